@@ -1,0 +1,260 @@
+"""What a program may read: a window of token ids, its token strings, its text,
+and per-position features derived from the tokenizer's vocabulary.
+
+This module is the single definition of those inputs. The reference
+interpreter, every compiled backend and the runtime all build their inputs
+here, so a feature means the same thing everywhere.
+
+Per-vocabulary facts (is this token punctuation? does it start a word?) are
+computed once per tokenizer into integer/boolean tables (`Vocab`); per-window
+features that need a scan over positions (`sent_id`, `prev_same`, ...) are
+computed in NumPy for a whole batch of windows at once (`window_features`).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable, Sequence
+
+import numpy as np
+
+#: Markers byte-level and sentencepiece tokenizers put in front of a token that
+#: follows a space (GPT-2/Llama-3/SmolLM use "Ġ", sentencepiece uses "▁").
+SPACE_MARKERS = ("Ġ", "▁", " ")
+#: Markers for newlines in byte-level vocabularies ("Ċ" is "\n").
+NEWLINE_MARKERS = ("Ċ", "\n")
+SENTENCE_END_CHARS = ".!?"
+OPEN_BRACKETS = "([{"
+CLOSE_BRACKETS = ")]}"
+QUOTES = "\"“”"
+
+#: Names of the per-position features a program can read as `w.<name>[p]`.
+FEATURE_NAMES = (
+    "ids",
+    "word_start",
+    "is_punct",
+    "word_id",
+    "sent_start",
+    "sent_id",
+    "last_punct",
+    "prev_same",
+    "open_bracket",
+)
+
+
+def _strip_markers(token: str) -> str:
+    for marker in SPACE_MARKERS:
+        if token.startswith(marker):
+            return token[len(marker):]
+    return token
+
+
+def _is_punctuation(text: str) -> bool:
+    return bool(text) and all(unicodedata.category(c)[0] in "PS" for c in text)
+
+
+def _display_decode(tokens: Sequence[str]) -> str:
+    """Readable text from token strings when no tokenizer is at hand (tests)."""
+    out = "".join(tokens)
+    for marker in SPACE_MARKERS:
+        out = out.replace(marker, " ")
+    for marker in NEWLINE_MARKERS:
+        out = out.replace(marker, "\n")
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Vocab:
+    """A tokenizer's vocabulary as tables indexed by token id.
+
+    Args:
+        tokens: token string of every id, as `convert_ids_to_tokens` gives it.
+        special_ids: ids of special tokens (BOS, EOS, padding, ...).
+        decoder: ids -> text; defaults to joining token strings.
+        name: the tokenizer's name, recorded in artifacts.
+    """
+
+    tokens: tuple[str, ...]
+    special_ids: frozenset[int] = frozenset()
+    decoder: Callable[[Sequence[int]], str] | None = field(default=None, repr=False)
+    name: str = "vocab"
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer) -> "Vocab":
+        """Build the tables from a Hugging Face tokenizer (runs once per tokenizer)."""
+        size = len(tokenizer)
+        tokens = tokenizer.convert_ids_to_tokens(list(range(size)))
+        tokens = tuple(t if t is not None else "" for t in tokens)
+        return cls(
+            tokens=tokens,
+            special_ids=frozenset(int(i) for i in tokenizer.all_special_ids),
+            decoder=lambda ids: tokenizer.decode(list(ids), clean_up_tokenization_spaces=False),
+            name=getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__,
+        )
+
+    @property
+    def size(self) -> int:
+        return len(self.tokens)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        if self.decoder is not None:
+            return self.decoder([int(i) for i in ids])
+        return _display_decode([self.tokens[int(i)] for i in ids])
+
+    @cached_property
+    def string_ids(self) -> np.ndarray:
+        """Interned id of each token's string: equal strings <=> equal values."""
+        interned: dict[str, int] = {}
+        return np.array([interned.setdefault(t, len(interned)) for t in self.tokens], dtype=np.int64)
+
+    @cached_property
+    def is_punct(self) -> np.ndarray:
+        return np.array([_is_punctuation(_strip_markers(t)) for t in self.tokens], dtype=bool)
+
+    @cached_property
+    def has_space_marker(self) -> np.ndarray:
+        return np.array(
+            [t.startswith(SPACE_MARKERS) or t.startswith(NEWLINE_MARKERS) for t in self.tokens],
+            dtype=bool,
+        )
+
+    @cached_property
+    def has_newline(self) -> np.ndarray:
+        return np.array([any(m in t for m in NEWLINE_MARKERS) for t in self.tokens], dtype=bool)
+
+    @cached_property
+    def ends_sentence(self) -> np.ndarray:
+        def ends(t: str) -> bool:
+            core = _strip_markers(t).rstrip("\"'”’)")
+            return core.endswith(tuple(SENTENCE_END_CHARS))
+
+        return np.array([ends(t) for t in self.tokens], dtype=bool) | self.has_newline
+
+    @cached_property
+    def bracket_kind(self) -> np.ndarray:
+        """+1 opening bracket, -1 closing bracket, 2 quote (toggles), 0 other."""
+        kinds = np.zeros(self.size, dtype=np.int8)
+        for i, t in enumerate(self.tokens):
+            core = _strip_markers(t)
+            if core in OPEN_BRACKETS or core in ("“",):
+                kinds[i] = 1
+            elif core in CLOSE_BRACKETS or core in ("”",):
+                kinds[i] = -1
+            elif core == '"':
+                kinds[i] = 2
+        return kinds
+
+
+def window_features(ids: np.ndarray, vocab: Vocab) -> dict[str, np.ndarray]:
+    """Per-position features for a batch of windows.
+
+    Args:
+        ids: int array [B, n] of token ids.
+        vocab: the tokenizer's tables.
+
+    Returns:
+        name -> int64/bool array [B, n], for every name in FEATURE_NAMES:
+        word_start (starts a word), is_punct, word_id (index of the word),
+        sent_start (first token of a sentence), sent_id (index of the sentence),
+        last_punct (latest position < p that is punctuation, -1 if none),
+        prev_same (latest position < p with the same id, -1 if none),
+        open_bracket (position of the innermost bracket or quote still open
+        before p, -1 if none).
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    if ids.ndim != 2:
+        raise ValueError(f"ids must be [B, n], got shape {ids.shape}")
+    batch, n = ids.shape
+    positions = np.broadcast_to(np.arange(n), (batch, n))
+    is_punct = vocab.is_punct[ids]
+    first = positions == 0
+    prev_breaks = np.zeros_like(is_punct)
+    prev_breaks[:, 1:] = is_punct[:, :-1] | vocab.has_newline[ids[:, :-1]]
+    word_start = first | vocab.has_space_marker[ids] | is_punct | prev_breaks
+    sent_start = first.copy()
+    sent_start[:, 1:] |= vocab.ends_sentence[ids[:, :-1]]
+
+    punct_pos = np.where(is_punct, positions, -1)
+    last_punct = np.full((batch, n), -1, dtype=np.int64)
+    if n > 1:
+        last_punct[:, 1:] = np.maximum.accumulate(punct_pos[:, :-1], axis=1)
+
+    return {
+        "ids": ids,
+        "word_start": word_start,
+        "is_punct": is_punct,
+        "word_id": np.cumsum(word_start, axis=1) - 1,
+        "sent_start": sent_start,
+        "sent_id": np.cumsum(sent_start, axis=1) - 1,
+        "last_punct": last_punct,
+        "prev_same": _previous_occurrence(ids),
+        "open_bracket": _open_brackets(ids, vocab.bracket_kind),
+    }
+
+
+def _previous_occurrence(ids: np.ndarray) -> np.ndarray:
+    """prev_same[b, p] = latest k < p with ids[b, k] == ids[b, p], else -1."""
+    batch, n = ids.shape
+    order = np.lexsort((np.broadcast_to(np.arange(n), (batch, n)), ids), axis=1)
+    sorted_ids = np.take_along_axis(ids, order, axis=1)
+    same_as_before = np.zeros((batch, n), dtype=bool)
+    same_as_before[:, 1:] = sorted_ids[:, 1:] == sorted_ids[:, :-1]
+    prev_in_sorted = np.full((batch, n), -1, dtype=np.int64)
+    prev_in_sorted[:, 1:] = order[:, :-1]
+    prev = np.where(same_as_before, prev_in_sorted, -1)
+    out = np.empty_like(prev)
+    np.put_along_axis(out, order, prev, axis=1)
+    return out
+
+
+def _open_brackets(ids: np.ndarray, kinds_table: np.ndarray) -> np.ndarray:
+    kinds = kinds_table[ids]
+    batch, n = ids.shape
+    out = np.full((batch, n), -1, dtype=np.int64)
+    for b in np.flatnonzero(kinds.any(axis=1)):
+        stack: list[tuple[int, int]] = []  # (position, kind)
+        for p in range(n):
+            out[b, p] = stack[-1][0] if stack else -1
+            kind = kinds[b, p]
+            if kind == 1:
+                stack.append((p, 1))
+            elif kind == -1:
+                if stack and stack[-1][1] == 1:
+                    stack.pop()
+            elif kind == 2:
+                if stack and stack[-1][1] == 2:
+                    stack.pop()
+                else:
+                    stack.append((p, 2))
+    return out
+
+
+class Window:
+    """One window as a program sees it (`w` in the native form).
+
+    Attributes: `n`, `ids`, `tok` (token strings), `text` (decoded), and every
+    feature in FEATURE_NAMES as a length-n array indexed by position.
+    """
+
+    __slots__ = ("n", "tok", "text", "vocab", "_features")
+
+    def __init__(self, ids: Sequence[int], vocab: Vocab, features: dict[str, np.ndarray] | None = None):
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        self.vocab = vocab
+        self.n = int(ids.shape[0])
+        self.tok = [vocab.tokens[int(i)] for i in ids]
+        self.text = vocab.decode(ids)
+        if features is None:
+            features = {k: v[0] for k, v in window_features(ids[None, :], vocab).items()}
+        self._features = features
+
+    def __getattr__(self, name: str):
+        features = object.__getattribute__(self, "_features")
+        if name in features:
+            return features[name]
+        raise AttributeError(f"Window has no feature {name!r}; features: {', '.join(FEATURE_NAMES)}")
+
+    def __repr__(self) -> str:
+        return f"Window(n={self.n}, text={self.text[:40]!r})"
