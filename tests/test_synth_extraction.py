@@ -1,0 +1,61 @@
+"""Getting program sources out of LLM replies."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from attnc.synth.extraction import extract_sources
+from attnc.synth.output import clean_name, provenance_header, rename_entry
+
+CODE = 'def f(q: int, k: int, w: Window) -> float:\n    return 1.0\n'
+
+
+def test_fenced_blocks_with_and_without_language_and_several_per_reply():
+    reply = f"Idea:\n```python\n{CODE}```\nor\n```\n{CODE.replace('f(', 'g(')}```\n```text\ndef h(): prose\n```\n```python\nimport numpy as np\n```"
+    assert extract_sources(reply, max_bytes=1000).sources == (CODE, CODE.replace("f(", "g("))
+
+
+def test_bare_code_drops_trailing_prose_and_unclosed_fence_runs_to_the_end():
+    assert extract_sources(f"Sure!\n{CODE}\nThis works because...", max_bytes=1000).sources == (CODE,)
+    assert extract_sources(f"```python\n{CODE}", max_bytes=1000).sources == (CODE,)
+
+
+def test_no_code_and_too_large():
+    assert extract_sources("The head looks at the previous token.", max_bytes=1000).problem == "no_code"
+    assert extract_sources("```python\nx = 1\n```", max_bytes=1000).problem == "no_code"
+    big = extract_sources("```python\n" + CODE + "# pad\n" * 500 + "```", max_bytes=1000)
+    assert big.problem == "too_large" and big.oversized == 1
+    huge = extract_sources("x" * 5000, max_bytes=1000)
+    assert huge.problem == "too_large"
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_gives_sources_with_a_def_or_a_reason(text):
+    result = extract_sources(text, max_bytes=200)
+    assert (result.problem is None) == bool(result.sources)
+    assert all("def" in s and len(s.encode()) <= 200 for s in result.sources)
+
+
+def test_names_rename_and_header():
+    assert clean_name("Previous-Token Head!") == "previous_token_head"
+    assert clean_name("3back") == "p_3back" and clean_name("class") == "class_program" and clean_name("__") == "program"
+    assert rename_entry(CODE, "f", "prev") .startswith("def prev(")
+    header = provenance_header({"model": "m\nx", "head": "1.2"})
+    assert header.splitlines() == ["# Written by attnc synth from an LLM candidate; review before trusting it.",
+                                   "# model: m x", "# head: 1.2"]
+
+
+def test_system_prompt_examples_pass_the_dsl():
+    import pytest
+
+    dsl = pytest.importorskip("attnc.dsl", reason="the DSL package is not importable")
+    if not hasattr(dsl, "parse_program"):
+        pytest.skip("attnc.dsl has no parse_program yet")
+    from attnc.synth.prompting import SYSTEM_PROMPT
+    from attnc.synth.validation import dsl_validate
+
+    sources = extract_sources(SYSTEM_PROMPT, max_bytes=10_000).sources
+    results = [dsl_validate(s, "<system prompt>") for s in sources]
+    assert [(r.name, r.form) for r in results] == [("previous_token", "native"), ("same_token_earlier", "paper")]
