@@ -34,6 +34,10 @@ class CheckedProgram:
         entry: the entry point's FunctionDef inside `module`.
         helpers: names of the other functions defined in the file.
         docstring: the entry point's docstring ("" if none).
+        constants: names of the module-level constants (literal values,
+            `ast.Assign` statements in `module`).
+        declarations: the header lines the file declared (`import numpy as np`,
+            ...); nothing was imported and they are not in `module`.
     """
 
     name: str
@@ -45,3 +49,5 @@ class CheckedProgram:
     entry: ast.FunctionDef
     helpers: tuple[str, ...]
     docstring: str
+    constants: tuple[str, ...] = ()
+    declarations: tuple[str, ...] = ()

@@ -1,0 +1,90 @@
+"""What a program may name: builtins, numpy functions, methods, attributes.
+
+These tables are used twice: statically by `validate.py` (a name or attribute
+outside them is an error) and at run time by `sandbox.py` (every attribute
+access is checked against the table for the object's actual type).
+"""
+
+from __future__ import annotations
+
+from attnc.window import FEATURE_NAMES
+
+#: Builtins a program may call.
+BUILTINS = frozenset({
+    "len", "range", "enumerate", "zip", "min", "max", "abs", "sum", "any", "all",
+    "int", "float", "bool", "str", "list", "set", "dict", "tuple", "sorted", "reversed", "round",
+})
+
+#: Names that may never appear, not even as a local variable.
+DANGEROUS_NAMES = frozenset({
+    "exec", "eval", "compile", "open", "getattr", "setattr", "delattr", "globals", "locals", "vars",
+    "breakpoint", "os", "sys", "subprocess", "socket", "shutil", "importlib", "builtins", "ctypes", "pickle",
+    "marshal", "object", "type",
+})
+
+#: Names a program cannot read (they are not provided), with the reason shown to
+#: the author. Those outside DANGEROUS_NAMES may be reused as local variable names.
+FORBIDDEN_NAMES = {
+    name: "runs or loads code, or reaches outside the program"
+    for name in (
+        "exec", "eval", "compile", "open", "getattr", "setattr", "delattr", "hasattr", "globals", "locals",
+        "vars", "dir", "breakpoint", "input", "print", "help", "type", "object", "super", "memoryview",
+        "bytearray", "bytes", "exit", "quit", "id", "hash", "iter", "next", "format", "classmethod",
+        "staticmethod", "property", "issubclass", "isinstance", "callable", "os", "sys", "subprocess",
+        "socket", "shutil", "importlib", "builtins", "pathlib", "ctypes", "pickle", "marshal", "io",
+        "torch", "numpy", "transformers", "Window", "ascii", "repr", "chr", "ord", "map", "filter", "slice",
+        "frozenset", "complex", "divmod", "pow", "bin", "hex", "oct",
+    )
+}
+
+#: `np.<name>` functions a program may call.
+NUMPY_FUNCTIONS = frozenset({
+    "zeros", "ones", "full", "eye", "identity", "zeros_like", "ones_like", "full_like", "tril", "triu",
+    "arange", "clip", "sum", "divide", "where", "maximum", "minimum", "exp", "log", "log1p", "nan_to_num",
+    "abs", "sqrt", "array", "asarray", "mean", "max", "min", "argmax", "argmin", "outer", "power", "isin",
+    "cumsum", "fill_diagonal", "any", "all", "sign", "floor", "ceil", "round", "square", "logical_and",
+    "logical_or", "logical_not", "count_nonzero", "diag", "allclose", "isclose", "argsort", "sort",
+})
+#: `np.<name>` values (dtypes and constants).
+NUMPY_CONSTANTS = frozenset({"float64", "float32", "int64", "int32", "bool_", "newaxis", "inf", "pi"})
+#: `np.<name>` allowed only inside type annotations.
+NUMPY_ANNOTATIONS = frozenset({"ndarray"})
+
+STR_METHODS = frozenset({
+    "lower", "upper", "strip", "lstrip", "rstrip", "startswith", "endswith", "isalpha", "isdigit",
+    "isnumeric", "isalnum", "isupper", "islower", "istitle", "isspace", "replace", "split", "join", "find",
+    "rfind", "count", "index", "title", "capitalize", "casefold", "removeprefix", "removesuffix",
+})
+LIST_METHODS = frozenset({"append", "extend", "pop", "index", "count", "insert", "remove", "sort", "reverse", "copy"})
+TUPLE_METHODS = frozenset({"index", "count"})
+SET_METHODS = frozenset({"add", "discard", "remove", "union", "intersection", "difference", "issubset",
+                         "issuperset", "update", "copy", "pop"})
+DICT_METHODS = frozenset({"get", "keys", "values", "items", "setdefault", "pop", "update", "copy"})
+ARRAY_ATTRIBUTES = frozenset({
+    "sum", "max", "min", "mean", "argmax", "argmin", "tolist", "item", "copy", "astype", "reshape",
+    "flatten", "any", "all", "fill", "cumsum", "shape", "T", "ndim", "size",
+})
+#: The paper form's tokenizer adapter (attnc/dsl/tokenizer_adapter.py).
+TOKENIZER_ATTRIBUTES = frozenset({"convert_ids_to_tokens", "decode", "tokenize", "encode", "all_special_ids"})
+ENCODING_ATTRIBUTES = frozenset({"input_ids", "attention_mask", "word_ids"})
+#: What `w` offers in the native form.
+WINDOW_ATTRIBUTES = frozenset({"n", "tok", "text", *FEATURE_NAMES})
+
+#: Every attribute name a program may write after a dot (other than `np.`).
+ALL_ATTRIBUTES = (STR_METHODS | LIST_METHODS | TUPLE_METHODS | SET_METHODS | DICT_METHODS | ARRAY_ATTRIBUTES
+                  | TOKENIZER_ATTRIBUTES | ENCODING_ATTRIBUTES | WINDOW_ATTRIBUTES)
+
+#: Keyword argument names a call may use.
+KEYWORD_ARGUMENTS = frozenset({
+    "axis", "keepdims", "dtype", "k", "reverse", "key", "default", "return_tensors", "add_special_tokens",
+    "skip_special_tokens", "clean_up_tokenization_spaces", "padding", "truncation", "return_attention_mask",
+    "nan", "posinf", "neginf", "ndigits", "maxsplit", "sep", "batch_index", "fill_value", "initial",
+    "a_min", "a_max", "rtol", "atol", "assume_unique", "invert", "start", "stop", "step", "kind",
+})
+
+#: Names allowed inside type annotations (annotations are not executed).
+ANNOTATION_NAMES = frozenset({
+    "int", "float", "str", "bool", "list", "dict", "set", "tuple", "Window", "PreTrainedTokenizerBase",
+    "PreTrainedTokenizer", "PreTrainedTokenizerFast", "Any", "List", "Dict", "Set", "Tuple", "Optional",
+    "Sequence", "Union",
+})

@@ -1,0 +1,2 @@
+def hostile(q: int, k: int, w: Window) -> float:
+    return 'ÿş'

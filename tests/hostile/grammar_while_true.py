@@ -1,0 +1,5 @@
+"""Hostile: grammar while true. Must never run."""
+def hostile(q: int, k: int, w: Window) -> float:
+    while True:
+        pass
+    return 1.0

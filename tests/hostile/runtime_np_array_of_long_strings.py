@@ -1,0 +1,5 @@
+"""Hostile: runtime np array of long strings. Must never run."""
+def hostile(q: int, k: int, w: Window) -> float:
+    s = 'x' * 200000
+    a = np.array([s] * 200000)
+    return 1.0

@@ -1,0 +1,6 @@
+"""Hostile: str.replace growth. Must never run."""
+def hostile(q: int, k: int, w: Window) -> float:
+    s = 'ab'
+    for i in range(64):
+        s = s.replace('', s)
+    return 1.0
