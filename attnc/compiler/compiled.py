@@ -1,0 +1,284 @@
+"""A compiled program and the batch API: dense, sparse and whole-library evaluation.
+
+`CompiledProgram.evaluate(ids [B, n], vocab)` returns float64 [B, n, n]
+matrices with the output rule applied (attnc/output_rule.py), equal to
+`attnc.dsl.run_reference` on every window to 1e-6 (tests/test_compiler_equivalence.py).
+float64 is kept so scores computed downstream match the reference exactly;
+cast to float32 at the point of use if memory matters.
+
+A program that fails on some window (index out of range, NaN, inf, ...)
+raises `WindowError` (an attnc.dsl.ProgramRuntimeError) naming the program, the window index and the
+error; `evaluate_library` turns that into a per-program error entry instead of
+failing the whole library. Nothing is ever replaced by zeros.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from attnc.compiler.hoisting import build_table
+from attnc.compiler.ir import TableSpec
+from attnc.dsl.errors import ProgramRuntimeError
+from attnc.dsl.program import CheckedProgram
+from attnc.output_rule import OutputContractError, apply_output_rule
+from attnc.window import Vocab, window_features
+
+#: Windows are evaluated in chunks of about this many matrix entries (8 MB of
+#: float64): one [64, 512, 512] batch at once is several times slower per
+#: window than chunks that stay in cache (measured in benchmarks/compile_bench.py).
+CHUNK_ELEMENTS = 1 << 20
+
+#: Errors a program can raise at run time (the interpreter's and the kernels').
+RUNTIME_ERRORS = (IndexError, ZeroDivisionError, ValueError, TypeError, OverflowError,
+                  OutputContractError, ArithmeticError, KeyError)
+
+
+class WindowError(ProgramRuntimeError):
+    """A program failed on window `window` of a batch (the DSL's ProgramRuntimeError, plus the index)."""
+
+    def __init__(self, name: str, window: int, ids, error: BaseException, text: str = ""):
+        if isinstance(error, ProgramRuntimeError):  # from the interpreter: unwrap
+            error = error.cause
+        super().__init__(name, ids, error, text)
+        self.name, self.window, self.error = name, window, error
+        self.args = (f"window {window}: {self.args[0]}",)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+@dataclass(frozen=True)
+class SparseRows:
+    """Row-sparse matrices: `weights[b, i, r]` on key `keys[b, i, r]`; padding has weight 0."""
+
+    keys: np.ndarray     # int32 [B, n, K]
+    weights: np.ndarray  # float32 [B, n, K]
+
+    def to_dense(self) -> np.ndarray:
+        batch, n, _ = self.keys.shape
+        out = np.zeros((batch, n, n), dtype=np.float64)
+        b = np.arange(batch)[:, None, None]
+        i = np.arange(n)[None, :, None]
+        np.add.at(out, (b, i, self.keys), self.weights.astype(np.float64))
+        return out
+
+
+@dataclass
+class CompiledProgram:
+    """A program with the backend chosen and its kernel generated.
+
+    Attributes:
+        program: the checked program it came from.
+        backend: "numpy", "numba", "torch" or "interpreted".
+        kernel_source: generated kernel text (None when interpreted).
+        constants: numeric constants lifted into the kernel's arguments.
+        tables: hoisted per-vocabulary tables the kernel reads.
+        messages: why a backend was (not) chosen, fallbacks.
+        compile_s: seconds the compiler spent.
+        kernel_dir: where loop kernels are written/imported from.
+        device: torch device for the torch backend.
+        sparse_k: the most non-zeros of any row on the probe windows, when
+            that is at most n/4 (the sparse form's default K), else None.
+    """
+
+    program: CheckedProgram
+    backend: str
+    kernel_source: str | None
+    constants: tuple = ()
+    tables: tuple[TableSpec, ...] = ()
+    messages: tuple[str, ...] = ()
+    compile_s: float = 0.0
+    kernel_dir: Path | None = None
+    device: str = "cpu"
+    sparse_k: int | None = None
+    _kernel: object = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.program.name
+
+    @property
+    def form(self) -> str:
+        return self.program.form
+
+    def kernel(self):
+        """The kernel callable (imported or JIT-loaded on first use)."""
+        if self._kernel is None and self.kernel_source is not None:
+            from attnc.compiler.kernel_store import load_array_kernel, load_loop_kernel
+
+            if self.backend == "numba":
+                self._kernel = load_loop_kernel(self.kernel_source, self.kernel_dir)
+            else:
+                self._kernel = load_array_kernel(self.kernel_source)
+        return self._kernel
+
+    # ---- raw and dense evaluation ---------------------------------------------------------------
+    def raw(self, ids: np.ndarray, vocab: Vocab, features: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        """The program's raw matrices float64 [B, n, n] (before the output rule).
+
+        Raises the program's own error (IndexError, ...) for the batch.
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        features = dict(features) if features is not None else window_features(ids, vocab)
+        tables = [build_table(spec, vocab) for spec in self.tables]
+        if self.backend == "numpy":
+            from attnc.compiler.numpy_backend import run_array_kernel_numpy
+
+            return run_array_kernel_numpy(self.kernel(), self.constants, tables, features)
+        if self.backend == "torch":
+            from attnc.compiler.torch_backend import run_array_kernel_torch
+
+            return run_array_kernel_torch(self.kernel(), self.constants, tables, features, self.device).cpu().numpy()
+        if self.backend == "numba":
+            from attnc.compiler.numba_backend import run_loop_kernel
+
+            return run_loop_kernel(self.kernel(), self.constants, tables, features)
+        raise ValueError(f"program {self.name!r} is interpreted: it has no raw kernel")
+
+    def evaluate(self, ids: np.ndarray, vocab: Vocab, *, causal: bool = True,
+                 features: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        """Matrices float64 [B, n, n] with the output rule applied.
+
+        Args:
+            ids: int array [B, n] of token ids (one window per row).
+            vocab: the tokenizer's tables.
+            causal: apply the causal mask (j <= i).
+            features: window_features(ids, vocab), if already computed.
+
+        Raises:
+            WindowError: the program failed on a window (the first failing one).
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.ndim != 2:
+            raise ValueError(f"ids must be [B, n], got shape {ids.shape}")
+        if self.backend == "interpreted":
+            return self._evaluate_interpreted(ids, vocab, causal)
+        batch, n = ids.shape
+        features = dict(features) if features is not None else window_features(ids, vocab)
+        out = np.empty((batch, n, n), dtype=np.float64)
+        step = max(1, CHUNK_ELEMENTS // max(1, n * n))
+        for lo in range(0, batch, step):
+            hi = min(batch, lo + step)
+            part = {key: value[lo:hi] for key, value in features.items()}
+            try:
+                out[lo:hi] = apply_output_rule(self.raw(ids[lo:hi], vocab, part), causal=causal)
+            except RUNTIME_ERRORS as exc:
+                self._raise_first_failure(ids, vocab, features, causal, lo, hi, exc)
+        return out
+
+    def _raise_first_failure(self, ids, vocab, features, causal, lo, hi, batch_error) -> None:
+        """Re-run windows lo..hi one at a time and raise WindowError for the first that fails."""
+        for b in range(lo, hi):
+            part = {key: value[b:b + 1] for key, value in features.items()}
+            try:
+                apply_output_rule(self.raw(ids[b:b + 1], vocab, part), causal=causal)
+            except RUNTIME_ERRORS as exc:
+                raise WindowError(self.name, b, ids[b], exc, vocab.decode(ids[b])) from exc
+        raise WindowError(self.name, lo, ids[lo], batch_error, vocab.decode(ids[lo])) from batch_error
+
+    def evaluate_tensor(self, ids: np.ndarray, vocab: Vocab, *, causal: bool = True):
+        """Like `evaluate`, as a float64 torch tensor on `self.device`.
+
+        The torch backend computes and normalises on the device (no host
+        round trip); other backends compute on the host and move the result.
+        """
+        import torch
+
+        from attnc.output_rule import apply_output_rule_torch
+
+        if self.backend != "torch":
+            return torch.from_numpy(self.evaluate(ids, vocab, causal=causal)).to(self.device)
+        from attnc.compiler.torch_backend import run_array_kernel_torch
+
+        ids = np.asarray(ids, dtype=np.int64)
+        features = window_features(ids, vocab)
+        tables = [build_table(spec, vocab) for spec in self.tables]
+        try:
+            raw = run_array_kernel_torch(self.kernel(), self.constants, tables, features, self.device)
+            return apply_output_rule_torch(raw, causal=causal)
+        except RUNTIME_ERRORS:
+            # Name the failing window exactly as `evaluate` does.
+            self.evaluate(ids, vocab, causal=causal, features=features)
+            raise
+
+    def _evaluate_interpreted(self, ids: np.ndarray, vocab: Vocab, causal: bool) -> np.ndarray:
+        from attnc.dsl import run_reference
+
+        out = np.empty(ids.shape + (ids.shape[1],), dtype=np.float64)
+        for b in range(ids.shape[0]):
+            try:
+                out[b] = run_reference(self.program, ids[b], vocab, causal=causal)
+            except ProgramRuntimeError as exc:
+                raise WindowError(self.name, b, ids[b], exc, exc.text) from exc
+        return out
+
+    def evaluate_sparse(self, ids: np.ndarray, vocab: Vocab, *, causal: bool = True, k: int | None = None,
+                        features: Mapping[str, np.ndarray] | None = None) -> SparseRows:
+        """The same matrices as `evaluate`, as the K largest-index-ordered non-zeros per row.
+
+        Args:
+            k: entries kept per row; default `self.sparse_k` (probed at compile
+                time), else the largest row support in this batch.
+
+        Raises:
+            ValueError: a row has more than `k` non-zeros (nothing is dropped silently).
+        """
+        dense = self.evaluate(ids, vocab, causal=causal, features=features)
+        return dense_to_sparse(dense, k if k is not None else self.sparse_k, self.name)
+
+
+def dense_to_sparse(dense: np.ndarray, k: int | None, name: str = "program") -> SparseRows:
+    """Keep each row's non-zeros (in key order), padded with weight 0 to K."""
+    nonzero = dense != 0.0
+    support = int(nonzero.sum(axis=-1).max()) if dense.size else 0
+    if k is None:
+        k = max(support, 1)
+    if support > k:
+        raise ValueError(f"program {name!r}: a row has {support} non-zeros, more than K={k}")
+    order = np.argsort(~nonzero, axis=-1, kind="stable")[..., :k]
+    weights = np.take_along_axis(dense, order, axis=-1)
+    return SparseRows(keys=order.astype(np.int32), weights=weights.astype(np.float32))
+
+
+@dataclass
+class LibraryOutput:
+    """Per-program results of `evaluate_library`.
+
+    Attributes:
+        matrices: name -> float64 [B, n, n] (or SparseRows when sparse=True).
+        errors: name -> message, for programs that failed (with the window index).
+        exceptions: name -> the exception (a WindowError, or ValueError for sparse K).
+    """
+
+    matrices: dict[str, object]
+    errors: dict[str, str]
+    exceptions: dict[str, Exception] = field(default_factory=dict)
+
+
+def evaluate_library(programs: Sequence[CompiledProgram] | Mapping[str, CompiledProgram], ids: np.ndarray,
+                     vocab: Vocab, *, causal: bool = True, sparse: bool = False) -> LibraryOutput:
+    """Evaluate many programs on one batch of windows; one failure never stops the rest.
+
+    Window features are computed once and shared by all programs.
+    """
+    items = list(programs.values()) if isinstance(programs, Mapping) else list(programs)
+    ids = np.asarray(ids, dtype=np.int64)
+    features = window_features(ids, vocab)
+    matrices: dict[str, object] = {}
+    errors: dict[str, str] = {}
+    exceptions: dict[str, Exception] = {}
+    for program in items:
+        try:
+            if sparse:
+                matrices[program.name] = program.evaluate_sparse(ids, vocab, causal=causal, features=features)
+            else:
+                matrices[program.name] = program.evaluate(ids, vocab, causal=causal, features=features)
+        except WindowError as exc:
+            errors[program.name], exceptions[program.name] = str(exc), exc
+        except ValueError as exc:  # sparse: more non-zeros than K
+            errors[program.name], exceptions[program.name] = str(exc), exc
+    return LibraryOutput(matrices=matrices, errors=errors, exceptions=exceptions)

@@ -1,0 +1,109 @@
+"""Compile a checked program: the compiler as the pipeline of its passes.
+
+    checked program
+      -> lower_program            (lowering.py: constants and helpers inlined)
+      -> normalize_program        (normalizing.py: window reads and tokenizer idioms -> IR nodes)
+      -> hoist_program            (hoisting.py: token-string expressions -> per-vocab tables)
+      -> check_support            (support.py: which kernels can be generated, and why not)
+      -> select_backend           (backend_selection.py: numpy | numba | torch | interpreted)
+      -> probe_program            (probing.py windows: JIT numba kernels now, measure sparse K)
+      -> CompiledProgram          (compiled.py: kernel + batch API)
+
+Nothing valid is lost: a program the passes cannot handle runs interpreted
+(attnc.dsl.run_reference), and `messages` says why.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from attnc.compiler.backend_selection import BACKENDS, select_backend
+from attnc.compiler.compiled import CompiledProgram, WindowError
+from attnc.compiler.hoisting import hoist_program
+from attnc.compiler.ir import UnsupportedError
+from attnc.compiler.lowering import lower_program
+from attnc.compiler.normalizing import normalize_program
+from attnc.compiler.probing import probe_ids, probe_vocab
+from attnc.compiler.support import check_support
+from attnc.dsl.program import CheckedProgram
+
+
+def compile_program(program: CheckedProgram, *, backend: str = "auto", kernel_dir: Path | None = None,
+                    device: str = "cpu", probe: bool = True) -> CompiledProgram:
+    """Compile a validated program to a kernel for `backend`.
+
+    Args:
+        program: output of attnc.dsl.parse_program / load_program.
+        backend: "auto", "numpy", "numba", "torch" or "interpreted"
+            (see backend_selection.py for the auto rule).
+        kernel_dir: where loop (numba) kernel files go; default
+            kernel_store.default_kernel_dir().
+        device: torch device for the torch backend.
+        probe: run the kernel on the probe windows (JIT now, numba fallback,
+            sparse K). A library load skips it: the backend is already decided.
+
+    Returns:
+        The compiled program; `backend == "interpreted"` when no kernel could
+        be generated (the reasons are in `messages`).
+
+    Raises:
+        ValueError: unknown backend name.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    start = time.perf_counter()
+    try:
+        lowered = lower_program(program)
+        normalized = normalize_program(lowered)
+        hoisted = hoist_program(normalized)
+    except UnsupportedError as exc:
+        return CompiledProgram(program, "interpreted", None, messages=(f"interpreted: {exc}",),
+                               compile_s=time.perf_counter() - start, kernel_dir=kernel_dir, device=device)
+    families = {"numpy": ("array",), "torch": ("array",), "numba": ("loop",)}.get(backend, ("array", "loop"))
+    report = check_support(hoisted, families)
+    choice = select_backend(report, backend)
+    kernel = {"numpy": report.array, "torch": report.array, "numba": report.loop}.get(choice.backend)
+    compiled = CompiledProgram(
+        program=program,
+        backend=choice.backend,
+        kernel_source=kernel.source if kernel is not None else None,
+        constants=kernel.constants if kernel is not None else (),
+        tables=tuple(hoisted.tables),
+        messages=tuple(m for m in (choice.message,) if m),
+        kernel_dir=kernel_dir,
+        device=device,
+    )
+    if probe:
+        compiled = probe_program(compiled, report, backend)
+    compiled.compile_s = time.perf_counter() - start
+    return compiled
+
+
+def probe_program(compiled: CompiledProgram, report, requested: str) -> CompiledProgram:
+    """Run the kernel on the probe windows: forces numba's JIT and measures the sparse K.
+
+    A kernel numba cannot compile falls back to the array form (auto) or the
+    interpreter, with numba's reason in `messages`.
+    """
+    from numba.core.errors import NumbaError
+
+    if compiled.backend == "interpreted":
+        return compiled
+    try:
+        dense = compiled.evaluate(probe_ids(), probe_vocab())
+    except NumbaError as exc:
+        reason = str(exc).strip().splitlines()[0][:300]
+        fallback = "numpy" if requested == "auto" and report.array is not None else "interpreted"
+        kernel = report.array if fallback == "numpy" else None
+        return replace(compiled, backend=fallback, _kernel=None,
+                       kernel_source=kernel.source if kernel is not None else None,
+                       constants=kernel.constants if kernel is not None else (),
+                       messages=compiled.messages + (f"{fallback}: numba could not compile the kernel: {reason}",))
+    except WindowError as exc:
+        compiled.messages += (f"note: fails on a probe window: {exc}",)
+        return compiled
+    support = int((dense != 0).sum(axis=-1).max())
+    compiled.sparse_k = support if support <= max(1, dense.shape[-1] // 4) else None
+    return compiled

@@ -1,0 +1,351 @@
+"""Numba backend: loop-shaped programs -> `@njit(cache=True)` kernels over int arrays.
+
+Paper-form programs (loops over i, j that fill `out[i, j]`) and native programs
+with `for` loops are translated statement by statement into a Python function
+that numba compiles. By the time code reaches here every token string has been
+hoisted into a per-vocabulary table (hoisting.py), so the kernel reads only
+integer/float/bool arrays:
+
+    program(n, ids, F_<feature>..., L<t>, E<t>..., C) -> out      (paper form)
+    pair(q, k, n, ids, F_<feature>..., L<t>, E<t>..., C) -> float (native form)
+    (only the features the program reads are passed)
+    kernel(ids[B, n], features..., tables..., C, out[B, n, n])    (batch loop)
+
+`L<t>` is table t's values and `E<t>` its error flags (where the hoisted
+expression raised for that vocabulary entry). Indexing is bounds-checked
+(`boundscheck=True`), negative indices wrap like Python lists, and scalar
+division by zero raises ZeroDivisionError (numba's Python error model), so
+errors match the interpreter's. Numeric constants are kernel arguments (`C`),
+so structurally identical programs share one kernel file and one JIT.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+import numpy as np
+
+from attnc.compiler.hoisting import BuiltTable
+from attnc.compiler.ir import FEATURE_TYPES, Feature, Lookup, Matrix, Pos, TokStr, UnsupportedError, WinLen
+from attnc.compiler.normalizing import NormalizedProgram
+
+_FEATURES = tuple(name for name in FEATURE_TYPES if name != "ids")
+
+_PRELUDE = '''\
+import numpy as np
+from numba import njit
+
+_JIT = dict(cache=True, boundscheck=True, nogil=True)
+# Inlined into the caller at numba-IR level: no per-call reference counting of array arguments.
+_INLINE = dict(_JIT, inline="always")
+
+
+@njit(**_INLINE)
+def _lookup(values, errors, token):
+    if errors[token]:
+        raise ValueError("a token-string expression failed on this token")
+    return values[token]
+
+
+@njit(**_JIT)
+def _row_normalize(out):
+    n = out.shape[0]
+    res = np.empty_like(out)
+    for i in range(n):
+        s = 0.0
+        for j in range(out.shape[1]):
+            s += out[i, j]
+        for j in range(out.shape[1]):
+            res[i, j] = out[i, j] / s if s != 0.0 else np.nan
+    return res
+'''
+
+
+@dataclass(frozen=True)
+class LoopKernel:
+    """Generated numba source and the lifted constants."""
+
+    source: str
+    constants: tuple
+
+
+def generate_loop_kernel(program: NormalizedProgram) -> LoopKernel:
+    """Translate a normalized, hoisted program into numba kernel source.
+
+    Raises:
+        UnsupportedError: a statement or expression without a numba translation.
+    """
+    gen = _LoopGen(program)
+    if program.form == "native":
+        gen.native = True
+    body = gen.block(program.body, 1)
+    used = [name for name in _FEATURES
+            if any(isinstance(node, Feature) and node.name == name for stmt in program.body for node in ast.walk(stmt))]
+    table_args = "".join(f", L{t}, E{t}" for t in range(len(program.tables)))
+    feature_args = "".join(f", F_{name}" for name in _FEATURES)
+    used_args = "".join(f", F_{name}" for name in used)
+    args = f"n, ids{used_args}{table_args}, C"
+    # One window's rows are sliced once per window, not per call: every array
+    # argument of a call costs reference counting.
+    slices = ["        ids_b = ids[b]"] + [f"        F_{name}_b = F_{name}[b]" for name in used]
+    call_args = f"n, ids_b{''.join(f', F_{name}_b' for name in used)}{table_args}, C"
+    lines: list[str] = ["@njit(**_JIT)"]
+    if program.form == "paper":
+        lines.append(f"def program({args}):")
+        inner = slices + [f"        out[b] = program({call_args})"]
+    else:
+        lines[0] = "@njit(**_INLINE)"
+        lines.append(f"def pair(q, k, {args}):")
+        inner = slices + ["        for q in range(n):", "            for k in range(n):",
+                          f"                out[b, q, k] = pair(q, k, {call_args})"]
+    lines += body
+    header = "# attnc generated kernel (loop form: numba); regenerated from the program source, do not edit.\n"
+    kernel = [
+        "@njit(**_JIT)",
+        f"def kernel(ids{feature_args}{table_args}, C, out):",
+        "    n = ids.shape[1]",
+        "    for b in range(ids.shape[0]):",
+        *inner,
+    ]
+    source = header + _PRELUDE + "\n\n" + "\n".join(lines) + "\n\n\n" + "\n".join(kernel) + "\n"
+    return LoopKernel(source=source, constants=tuple(gen.constants))
+
+
+class _LoopGen:
+    def __init__(self, program: NormalizedProgram):
+        self.program = program
+        self.constants: list = []
+        self.native = False
+        self.matrices: set[str] = set()
+
+    # ---- statements ------------------------------------------------------------------
+    def block(self, stmts: list[ast.stmt], depth: int) -> list[str]:
+        lines: list[str] = []
+        for stmt in stmts:
+            lines += self.stmt(stmt, depth)
+        return lines or ["    " * depth + "pass"]
+
+    def stmt(self, node: ast.stmt, depth: int) -> list[str]:
+        pad = "    " * depth
+        if isinstance(node, ast.Pass):
+            return [pad + "pass"]
+        if isinstance(node, ast.Break):
+            return [pad + "break"]
+        if isinstance(node, ast.Continue):
+            return [pad + "continue"]
+        if isinstance(node, ast.Expr):
+            if isinstance(node.value, ast.Constant):
+                return []
+            raise UnsupportedError("an expression statement (a call for its effect)")
+        if isinstance(node, ast.Return):
+            if node.value is None:
+                raise UnsupportedError("`return` without a value")
+            if self.native:
+                return [pad + f"return float({self.expr(node.value)})"]
+            if not (isinstance(node.value, ast.Name) and node.value.id in self.matrices):
+                raise UnsupportedError("the paper form must return the output matrix")
+            return [pad + f"return {node.value.id}"]
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if node.value is None:
+                return []
+            if len(targets) != 1:
+                raise UnsupportedError("chained assignment")
+            return [pad + f"{self.target(targets[0], node.value)} = {self.value(node.value, targets[0])}"]
+        if isinstance(node, ast.AugAssign):
+            op = _BINOPS.get(type(node.op))
+            if op is None:
+                raise UnsupportedError(f"augmented operator {type(node.op).__name__}")
+            target = node.target
+            if isinstance(target, ast.Name) and target.id in self.matrices and isinstance(node.op, ast.Div) \
+                    and _is_row_sums(node.value, target.id):
+                return [pad + f"{target.id} = _row_normalize({target.id})"]
+            return [pad + f"{self.target(target, None)} {op}= {self.expr(node.value)}"]
+        if isinstance(node, ast.If):
+            lines = [pad + f"if {self.expr(node.test)}:"] + self.block(node.body, depth + 1)
+            if node.orelse:
+                lines += [pad + "else:"] + self.block(node.orelse, depth + 1)
+            return lines
+        if isinstance(node, ast.For):
+            if node.orelse:
+                raise UnsupportedError("`for ... else`")
+            if not isinstance(node.target, ast.Name):
+                raise UnsupportedError("a loop target other than one name (use range over positions)")
+            return [pad + f"for {node.target.id} in {self.loop_range(node.iter)}:"] + self.block(node.body, depth + 1)
+        raise UnsupportedError(f"statement {type(node).__name__}")
+
+    def loop_range(self, it: ast.expr) -> str:
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and not it.keywords:
+            if it.func.id == "range" and 1 <= len(it.args) <= 3:
+                return f"range({', '.join(self.expr(a) for a in it.args)})"
+            if it.func.id == "reversed" and len(it.args) == 1:
+                inner = it.args[0]
+                if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name) and inner.func.id == "range" \
+                        and 1 <= len(inner.args) <= 2 and not inner.keywords:
+                    start, stop = ("0", self.expr(inner.args[0])) if len(inner.args) == 1 \
+                        else (self.expr(inner.args[0]), self.expr(inner.args[1]))
+                    return f"range(({stop}) - 1, ({start}) - 1, -1)"
+        raise UnsupportedError(f"a loop over {ast.unparse(it) if not _has_ir(it) else 'a window value'} "
+                               "(only range/reversed(range) over positions)")
+
+    def target(self, node: ast.expr, value: ast.expr | None) -> str:
+        if isinstance(node, ast.Name):
+            if isinstance(value, Matrix):
+                self.matrices.add(node.id)
+            return node.id
+        if isinstance(node, ast.Tuple) and all(isinstance(e, ast.Name) for e in node.elts):
+            return ", ".join(e.id for e in node.elts)
+        if isinstance(node, ast.Subscript):
+            base = node.value
+            if isinstance(base, ast.Subscript) and isinstance(base.value, ast.Name) and base.value.id in self.matrices:
+                return f"{base.value.id}[{self.expr(base.slice)}, {self.expr(node.slice)}]"
+            if isinstance(base, ast.Name):
+                return f"{base.id}[{self.index(node.slice)}]"
+        raise UnsupportedError(f"assignment to {type(node).__name__}")
+
+    def value(self, node: ast.expr, target: ast.expr) -> str:
+        if isinstance(node, Matrix):
+            return f"np.{'zeros' if node.fill == 0.0 else 'ones'}((n, n))"
+        if isinstance(target, ast.Name) and target.id in self.matrices and isinstance(node, ast.BinOp) \
+                and isinstance(node.op, ast.Div) and isinstance(node.left, ast.Name) \
+                and node.left.id == target.id and _is_row_sums(node.right, target.id):
+            return f"_row_normalize({target.id})"
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and isinstance(node.left, ast.List) \
+                and len(node.left.elts) == 1 and isinstance(node.left.elts[0], ast.Constant):
+            fill = node.left.elts[0].value
+            if isinstance(fill, (bool, int, float)):
+                return f"np.full({self.expr(node.right)}, {fill!r})"
+        return self.expr(node)
+
+    def index(self, node: ast.expr) -> str:
+        if isinstance(node, ast.Tuple):
+            return ", ".join(self.expr(e) for e in node.elts)
+        if isinstance(node, ast.Slice):
+            raise UnsupportedError("slicing")
+        return self.expr(node)
+
+    # ---- expressions --------------------------------------------------------------
+    def expr(self, node: ast.expr) -> str:
+        if isinstance(node, Pos):
+            if not self.native:
+                raise UnsupportedError("a query/key position outside the native form")
+            return node.axis
+        if isinstance(node, WinLen):
+            return "n"
+        if isinstance(node, Feature):
+            array = "ids" if node.name == "ids" else f"F_{node.name}"
+            return f"{array}[{self.expr(node.index)}]"
+        if isinstance(node, Lookup):
+            return f"_lookup(L{node.table}, E{node.table}, ids[{self.expr(node.index)}])"
+        if isinstance(node, TokStr):
+            raise UnsupportedError("a token string that could not be turned into a table")
+        if isinstance(node, Matrix):
+            raise UnsupportedError("an output matrix inside an expression")
+        if isinstance(node, ast.Constant):
+            value = node.value
+            if isinstance(value, bool) or value is None:
+                return repr(value)
+            if isinstance(value, (int, float)):
+                self.constants.append(value)
+                return f"C[{len(self.constants) - 1}]"
+            raise UnsupportedError(f"constant {value!r} in loop code (strings must be hoisted)")
+        if isinstance(node, ast.Name):
+            return node.id
+        if isinstance(node, ast.BinOp):
+            op = _BINOPS.get(type(node.op))
+            if op is None:
+                raise UnsupportedError(f"operator {type(node.op).__name__}")
+            return f"({self.expr(node.left)} {op} {self.expr(node.right)})"
+        if isinstance(node, ast.UnaryOp):
+            op = {ast.Not: "not ", ast.USub: "-", ast.UAdd: "+", ast.Invert: "~"}[type(node.op)]
+            return f"({op}{self.expr(node.operand)})"
+        if isinstance(node, ast.BoolOp):
+            op = " and " if isinstance(node.op, ast.And) else " or "
+            return "(" + op.join(self.expr(v) for v in node.values) + ")"
+        if isinstance(node, ast.IfExp):
+            return f"({self.expr(node.body)} if {self.expr(node.test)} else {self.expr(node.orelse)})"
+        if isinstance(node, ast.Compare):
+            return self.compare(node)
+        if isinstance(node, ast.Subscript):
+            base = node.value
+            if isinstance(base, ast.Subscript) and isinstance(base.value, ast.Name) and base.value.id in self.matrices:
+                return f"{base.value.id}[{self.expr(base.slice)}, {self.expr(node.slice)}]"
+            if isinstance(base, ast.Name):
+                return f"{base.id}[{self.index(node.slice)}]"
+            raise UnsupportedError("indexing something other than a local array")
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        raise UnsupportedError(f"{type(node).__name__} expression in loop code")
+
+    def compare(self, node: ast.Compare) -> str:
+        parts = []
+        left = self.expr(node.left)
+        for op, right_node in zip(node.ops, node.comparators):
+            if isinstance(op, (ast.In, ast.NotIn)):
+                if not isinstance(right_node, (ast.Set, ast.List, ast.Tuple)) or not all(
+                        isinstance(e, ast.Constant) and isinstance(e.value, (int, float)) for e in right_node.elts):
+                    raise UnsupportedError("`in` on something other than a literal set of numbers")
+                test = " or ".join(f"{left} == {e.value!r}" for e in right_node.elts) or "False"
+                parts.append(f"(not ({test}))" if isinstance(op, ast.NotIn) else f"({test})")
+                continue
+            symbol = _CMPOPS.get(type(op))
+            if symbol is None:
+                raise UnsupportedError(f"comparison {type(op).__name__}")
+            right = self.expr(right_node)
+            parts.append(f"({left} {symbol} {right})")
+            left = right
+        return "(" + " and ".join(parts) + ")"
+
+    def call(self, node: ast.Call) -> str:
+        if node.keywords:
+            raise UnsupportedError("keyword arguments in loop code")
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in ("min", "max", "abs", "int", "float", "bool", "len"):
+            return f"{func.id}({', '.join(self.expr(a) for a in node.args)})"
+        if isinstance(func, ast.Attribute) and func.attr == "sum" and not node.args:
+            target = func.value
+            if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) \
+                    and target.value.id in self.matrices:
+                return f"{target.value.id}[{self.expr(target.slice)}].sum()"
+            if isinstance(target, ast.Name) and target.id in self.matrices:
+                return f"{target.id}.sum()"
+        raise UnsupportedError(f"call of {ast.unparse(func) if not _has_ir(func) else 'a window value'}() in loop code")
+
+
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
+           ast.Pow: "**", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^"}
+_CMPOPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+
+
+def _has_ir(node: ast.AST) -> bool:
+    return any(isinstance(n, (Pos, WinLen, Feature, Lookup, TokStr, Matrix)) for n in ast.walk(node))
+
+
+def _is_row_sums(node: ast.expr, name: str) -> bool:
+    """`name.sum(axis=1, keepdims=True)` (also `axis=-1`)."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "sum"
+            and isinstance(node.func.value, ast.Name) and node.func.value.id == name and not node.args):
+        return False
+    keywords = {kw.arg: kw.value for kw in node.keywords}
+    axis, keep = keywords.get("axis"), keywords.get("keepdims")
+    axis_ok = isinstance(axis, ast.Constant) and axis.value in (1, -1) or (
+        isinstance(axis, ast.UnaryOp) and isinstance(axis.op, ast.USub) and isinstance(axis.operand, ast.Constant)
+        and axis.operand.value == 1)
+    return axis_ok and isinstance(keep, ast.Constant) and keep.value is True and set(keywords) == {"axis", "keepdims"}
+
+
+def run_loop_kernel(kernel, constants: tuple, tables: list[BuiltTable], features: dict[str, np.ndarray]) -> np.ndarray:
+    """Run a loop kernel over a batch; returns raw matrices float64 [B, n, n]."""
+    ids = np.ascontiguousarray(features["ids"], dtype=np.int64)
+    batch, n = ids.shape
+    out = np.zeros((batch, n, n), dtype=np.float64)
+    args = [ids]
+    for name in _FEATURES:
+        array = features[name]
+        args.append(np.ascontiguousarray(array, dtype=np.bool_ if array.dtype == bool else np.int64))
+    for table in tables:
+        args.append(table.values)
+        args.append(table.errors)
+    kernel(*args, tuple(constants), out)
+    return out

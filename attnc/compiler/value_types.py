@@ -1,0 +1,146 @@
+"""Static value types of IR expressions ("bool", "int", "float", "str").
+
+Used by hoisting (what a per-vocabulary table holds) and by the array
+backends (Python's `and`/`or`, `/` and `**` depend on operand types). A type
+that depends on the data (e.g. `2 ** x` is an int or a float depending on the
+sign of x) is reported as unsupported rather than guessed.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from attnc.compiler.ir import (
+    BOOL, FEATURE_TYPES, FLOAT, INT, NUMERIC, STR, Feature, Lookup, Pos, TokStr,
+    UnsupportedError, WinLen, join_types,
+)
+
+#: str methods a program may call on a token string, with their result types.
+STR_METHODS = {
+    **{m: STR for m in ("lower", "upper", "strip", "lstrip", "rstrip", "replace", "title", "capitalize",
+                        "casefold", "swapcase", "removeprefix", "removesuffix")},
+    **{m: BOOL for m in ("startswith", "endswith", "isalpha", "isdigit", "isupper", "islower", "istitle",
+                         "isspace", "isalnum", "isnumeric", "isdecimal", "isascii", "isidentifier")},
+    **{m: INT for m in ("count", "find", "rfind", "index", "rindex")},
+}
+
+
+def infer_type(node: ast.expr, tables: list | None = None) -> str:
+    """The static type of `node` (no local names: they are substituted by now).
+
+    Raises:
+        UnsupportedError: a data-dependent or unknown type, with the construct.
+    """
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, bool):
+            return BOOL
+        if isinstance(value, int):
+            return INT
+        if isinstance(value, float):
+            return FLOAT
+        if isinstance(value, str):
+            return STR
+        raise UnsupportedError(f"constant {value!r}")
+    if isinstance(node, (Pos, WinLen)):
+        return INT
+    if isinstance(node, Feature):
+        return FEATURE_TYPES[node.name]
+    if isinstance(node, TokStr):
+        return STR
+    if isinstance(node, Lookup):
+        if tables is None:
+            raise UnsupportedError("table lookup without tables")
+        return tables[node.table].kind
+    if isinstance(node, ast.Compare):
+        return BOOL
+    if isinstance(node, ast.UnaryOp):
+        operand = infer_type(node.operand, tables)
+        if isinstance(node.op, ast.Not):
+            return BOOL
+        if operand == STR:
+            raise UnsupportedError("unary operator on a string")
+        if isinstance(node.op, ast.Invert):
+            if operand == FLOAT:
+                raise UnsupportedError("`~` on a float")
+            return INT
+        return INT if operand == BOOL else operand
+    if isinstance(node, ast.BoolOp):
+        return join_types([infer_type(v, tables) for v in node.values])
+    if isinstance(node, ast.IfExp):
+        infer_type(node.test, tables)
+        return join_types([infer_type(node.body, tables), infer_type(node.orelse, tables)])
+    if isinstance(node, ast.BinOp):
+        return _binop_type(node, infer_type(node.left, tables), infer_type(node.right, tables))
+    if isinstance(node, ast.Call):
+        return _call_type(node, tables)
+    if isinstance(node, ast.Subscript):
+        base = infer_type(node.value, tables)
+        if base == STR:
+            return STR
+        raise UnsupportedError(f"indexing a {base}")
+    raise UnsupportedError(f"expression {type(node).__name__}")
+
+
+def _binop_type(node: ast.BinOp, left: str, right: str) -> str:
+    op = node.op
+    if STR in (left, right):
+        if isinstance(op, ast.Add) and left == right == STR:
+            return STR
+        if isinstance(op, ast.Mult) and {left, right} <= {STR, INT, BOOL}:
+            return STR
+        if isinstance(op, ast.Mod) and left == STR:
+            raise UnsupportedError("string formatting with %")
+        raise UnsupportedError(f"{type(op).__name__} on strings")
+    if isinstance(op, ast.Div):
+        return FLOAT
+    if isinstance(op, (ast.BitAnd, ast.BitOr, ast.BitXor)):
+        if FLOAT in (left, right):
+            raise UnsupportedError("bitwise operator on a float")
+        return BOOL if left == right == BOOL else INT
+    if isinstance(op, ast.Pow):
+        if FLOAT in (left, right):
+            return FLOAT
+        exponent = node.right
+        if isinstance(exponent, ast.Constant) and not isinstance(exponent.value, bool) and exponent.value >= 0:
+            return INT
+        raise UnsupportedError("integer ** integer whose sign is not known (int or float result)")
+    if isinstance(op, (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod)):
+        return FLOAT if FLOAT in (left, right) else INT
+    raise UnsupportedError(f"operator {type(op).__name__}")
+
+
+def _call_type(node: ast.Call, tables) -> str:
+    func = node.func
+    if node.keywords:
+        raise UnsupportedError("keyword arguments in a call")
+    if isinstance(func, ast.Name):
+        args = [infer_type(a, tables) for a in node.args]
+        name = func.id
+        if name == "len" and args == [STR]:
+            return INT
+        if name in ("min", "max") and len(args) >= 2 and all(a in NUMERIC for a in args):
+            kinds = set(args)
+            if len(kinds) > 1 and FLOAT in kinds:
+                raise UnsupportedError(f"{name}() of ints and floats (result type depends on the values)")
+            return join_types(args)
+        if name == "abs" and len(args) == 1 and args[0] in NUMERIC:
+            return INT if args[0] == BOOL else args[0]
+        if name == "float" and len(args) == 1 and args[0] in NUMERIC:
+            return FLOAT
+        if name == "int" and len(args) == 1 and args[0] in NUMERIC:
+            return INT
+        if name == "bool" and len(args) == 1:
+            return BOOL
+        if name == "ord" and args == [STR]:
+            return INT
+        if name == "str" and len(args) == 1:
+            return STR
+        raise UnsupportedError(f"call of {name}() with {args}")
+    if isinstance(func, ast.Attribute) and func.attr in STR_METHODS:
+        if infer_type(func.value, tables) != STR:
+            raise UnsupportedError(f".{func.attr}() on a non-string")
+        for a in node.args:
+            infer_type(a, tables)
+        return STR_METHODS[func.attr]
+    raise UnsupportedError(f"call of {ast.unparse(func) if not isinstance(func, ast.Attribute) else '.' + func.attr}()")
