@@ -16,8 +16,12 @@ from attnc import __version__
 #: Subcommand modules, in the order `attnc --help` lists them.
 COMMAND_MODULES = (
     "attnc.cli.check_cmd",
+    "attnc.cli.new_cmd",
+    "attnc.cli.show_cmd",
     "attnc.cli.compile_cmd",
     "attnc.cli.extract_cmd",
+    "attnc.cli.score_cmd",
+    "attnc.cli.fit_cmd",
     "attnc.cli.eval_cmd",
 )
 
