@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from attnc.cli.corpus_args import add_corpus_arguments, load_model_and_windows, user_errors
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -19,17 +21,9 @@ def register(subparsers) -> None:
             "command resumes an interrupted extraction."
         ),
     )
-    parser.add_argument("--model", default="smollm2-135m", help="smollm2-135m (embedded), a .gguf file or a local model directory")
-    parser.add_argument("--corpus", required=True, type=Path, help="text file (blank-line paragraphs), .jsonl, or a directory")
-    parser.add_argument("--text-field", default="text", help="JSONL field holding the text (default: text)")
-    parser.add_argument("--window", type=int, default=128, help="tokens per window (default: 128)")
-    parser.add_argument("--mode", choices=("fixed", "sentence"), default="fixed", help="window mode (default: fixed)")
+    add_corpus_arguments(parser)
     parser.add_argument("--heads", default=None, help="heads as layer.head, comma separated (also L.* and all); default all")
     parser.add_argument("--split", choices=("fit", "heldout", "all"), default="all", help="which windows to extract (default: all)")
-    parser.add_argument("--heldout-fraction", type=float, default=0.5, help="share of windows held out (default: 0.5)")
-    parser.add_argument("--max-windows", type=int, default=None, help="use only the first K windows of the corpus")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the fit/held-out split (default: 0)")
-    parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default: 8)")
     parser.add_argument("--shard-size", type=int, default=None, help="windows per shard file (default: ~256 MiB of maps)")
     parser.add_argument("--out", required=True, type=Path, help="store directory")
     parser.add_argument("--overwrite", action="store_true", help="replace a different store already in --out")
@@ -39,26 +33,13 @@ def register(subparsers) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from attnc.runtime.corpus import CorpusError, check_window_fits, make_windows, read_corpus
+    from attnc.runtime.corpus import CorpusError
     from attnc.runtime.extract import extract_attention
     from attnc.runtime.heads import parse_heads
-    from attnc.runtime.models import ModelLoadError, ModelNotFoundError, load_model
-    from attnc.runtime.store import StoreError
 
     try:
-        corpus = read_corpus(args.corpus, text_field=args.text_field)  # fail fast, before loading the model
-        loaded = load_model(args.model)
-        check_window_fits(args.window, loaded)
+        corpus, loaded, windows = load_model_and_windows(args)
         heads = parse_heads(args.heads, n_layers=loaded.n_layers, n_heads=loaded.n_heads) if args.heads else None
-        windows = make_windows(
-            corpus,
-            loaded.tokenizer,
-            window=args.window,
-            mode=args.mode,
-            heldout_fraction=args.heldout_fraction,
-            seed=args.seed,
-            max_windows=args.max_windows,
-        )
         chosen = windows.indices(args.split)
         if len(chosen) == 0:
             raise CorpusError(f"the {args.split} split is empty (heldout fraction {args.heldout_fraction})")
@@ -77,7 +58,7 @@ def handle(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
         seconds = time.perf_counter() - begin
-    except (CorpusError, ModelNotFoundError, ModelLoadError, StoreError, ValueError) as error:
+    except user_errors() as error:
         print(f"attnc extract: error: {error}", file=sys.stderr)
         return 2
     result = {
