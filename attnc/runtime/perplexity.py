@@ -1,0 +1,89 @@
+"""Token-weighted perplexity of a model (stock or with surrogate heads) on windows.
+
+Each window of n tokens predicts its tokens 1..n-1 from their prefixes inside
+the window; perplexity = exp(sum of negative log-likelihoods / token count),
+so every predicted token weighs the same.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class PerplexityResult:
+    """Perplexity over `tokens_evaluated` = n_windows * (window - 1) predicted tokens."""
+
+    ppl: float
+    nll_sum: float
+    tokens_evaluated: int
+    n_windows: int
+    seconds: float
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def window_nll(model, ids: torch.Tensor) -> torch.Tensor:
+    """Sum over each window's predicted tokens of -log p(token | prefix): float64 [B]."""
+    with torch.inference_mode():
+        logits = model(ids, use_cache=False).logits[:, :-1].float()
+    logp = torch.log_softmax(logits, dim=-1)
+    target = ids[:, 1:].to(logits.device)
+    token_logp = logp.gather(-1, target[..., None])[..., 0]
+    return -token_logp.double().sum(dim=-1)
+
+
+def perplexity(
+    loaded,
+    windows_ids,
+    *,
+    batch_size: int = 8,
+    surrogate=None,
+    progress: bool = True,
+) -> PerplexityResult:
+    """Perplexity of `loaded.model` on windows of token ids.
+
+    Args:
+        loaded: a LoadedModel (or anything with `.model`).
+        windows_ids: int array/tensor [N, n], n >= 2, no padding.
+        batch_size: windows per forward.
+        surrogate: the SurrogateHandle installed on this model, if any (checked to be
+            active on it, so a result is never silently the stock model's).
+        progress: show a progress bar on stderr.
+
+    Raises:
+        ValueError: bad shapes.
+        SurrogateError: `surrogate` is not active on this model.
+    """
+    model = loaded if isinstance(loaded, torch.nn.Module) else loaded.model
+    ids = torch.as_tensor(np.asarray(windows_ids), dtype=torch.long)
+    if ids.ndim != 2 or ids.shape[1] < 2 or ids.shape[0] == 0:
+        raise ValueError(f"windows_ids must be [N >= 1, n >= 2], got shape {tuple(ids.shape)}")
+    if surrogate is not None:
+        surrogate.ensure_installed_on(model)
+    device = next(model.parameters()).device
+    started = time.perf_counter()
+    nll = 0.0
+    batches = range(0, ids.shape[0], batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc="perplexity", unit="batch", file=sys.stderr)
+    for start in batches:
+        nll += float(window_nll(model, ids[start:start + batch_size].to(device)).sum())
+    tokens = ids.shape[0] * (ids.shape[1] - 1)
+    return PerplexityResult(
+        ppl=math.exp(nll / tokens),
+        nll_sum=nll,
+        tokens_evaluated=tokens,
+        n_windows=int(ids.shape[0]),
+        seconds=time.perf_counter() - started,
+    )
+

@@ -1,0 +1,245 @@
+"""Multiple-choice QA accuracy by log-likelihood (PIQA, SocialIQA), lm-eval-harness style.
+
+Each item is a context and several answer choices. A choice's score is the
+sum of the log-probabilities of its continuation tokens given the context:
+- `acc`: the item is right when the correct choice has the highest sum;
+- `acc_norm`: the same with each sum divided by the choice's length in
+  characters (the answer text without the leading space), as lm-eval-harness's
+  `acc_norm` does.
+
+Prompt formats (the continuation is " " + answer):
+- PIQA: context `"Question: {goal}\\nAnswer:"` (as lm-eval-harness), choices sol1, sol2,
+  label 0/1.
+- SocialIQA: context `"{context} {question}"`, choices answerA/B/C, correct "A"/"B"/"C".
+  (lm-eval-harness uses `"Q: {context} {question}\\nA:"`; numbers are not
+  directly comparable with its siqa task.)
+
+Tokenization follows lm-eval-harness for causal LMs: no special tokens; the
+continuation's tokens are those of `context + continuation` after the
+context's own tokens. Choices are scored in right-padded batches sorted by
+length; sequences longer than the model's context are cut on the left.
+Rows with missing or malformed fields are skipped and counted, never fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+TASKS = ("piqa", "socialiqa")
+#: How many skipped-row reasons a result keeps (the count is always complete).
+MAX_SKIP_REASONS = 10
+
+
+@dataclass(frozen=True)
+class QAItem:
+    """One multiple-choice question: the prompt, the answer texts and the right index."""
+
+    context: str
+    choices: tuple[str, ...]
+    label: int
+
+
+@dataclass(frozen=True)
+class QAResult:
+    """Accuracy on `n` items of `task` read from `path`; `skipped` rows were malformed."""
+
+    task: str
+    acc: float
+    acc_norm: float
+    n: int
+    seconds: float
+    path: str = ""
+    skipped: int = 0
+    skip_reasons: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _piqa_item(row: dict) -> QAItem:
+    label = row["label"]
+    if label not in (0, 1, "0", "1"):
+        raise ValueError(f"label {label!r} is not 0 or 1")
+    return QAItem(f"Question: {_text(row, 'goal')}\nAnswer:", (_text(row, "sol1"), _text(row, "sol2")), int(label))
+
+
+def _socialiqa_item(row: dict) -> QAItem:
+    correct = str(row["correct"]).strip()
+    if correct not in ("A", "B", "C"):
+        raise ValueError(f"correct {correct!r} is not A, B or C")
+    choices = tuple(_text(row, f"answer{c}") for c in "ABC")
+    return QAItem(f"{_text(row, 'context')} {_text(row, 'question')}", choices, "ABC".index(correct))
+
+
+def _text(row: dict, key: str) -> str:
+    value = row[key]
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"field {key!r} is empty or not text")
+    return value.strip()
+
+
+_PARSERS = {"piqa": _piqa_item, "socialiqa": _socialiqa_item}
+
+
+def read_qa(task: str, path: str | Path, *, limit: int | None = None) -> tuple[list[QAItem], list[str]]:
+    """Read a QA jsonl file.
+
+    Args:
+        task: "piqa" or "socialiqa".
+        path: the jsonl file.
+        limit: stop after this many valid items.
+
+    Returns:
+        (items, reasons): the valid items, and one "line N: why" per skipped row.
+
+    Raises:
+        ValueError: unknown task. FileNotFoundError: no such file.
+    """
+    if task not in _PARSERS:
+        raise ValueError(f"unknown QA task {task!r}; choose one of {', '.join(TASKS)}")
+    parse = _PARSERS[task]
+    items: list[QAItem] = []
+    reasons: list[str] = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if limit is not None and len(items) >= limit:
+                break
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise ValueError("row is not a JSON object")
+                items.append(parse(row))
+            except json.JSONDecodeError as error:
+                reasons.append(f"line {number}: invalid JSON ({error.msg})")
+            except KeyError as error:
+                reasons.append(f"line {number}: missing field {error}")
+            except (ValueError, TypeError) as error:
+                reasons.append(f"line {number}: {error}")
+    return items, reasons
+
+
+def encode_request(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """(context ids, continuation ids), lm-eval style: split `context + continuation`'s tokens."""
+    context_ids = tokenizer(context, add_special_tokens=False)["input_ids"]
+    whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
+    if not context_ids:
+        start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        return [start], whole
+    return context_ids, whole[len(context_ids):]
+
+
+def continuation_logprobs(
+    loaded,
+    requests: list[tuple[list[int], list[int]]],
+    *,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> np.ndarray:
+    """Sum of log p(continuation tokens | context) for each (context ids, continuation ids).
+
+    Requests are sorted by length and scored in right-padded batches; the result
+    is in the order of `requests` and does not depend on the batching.
+    """
+    model, tokenizer = loaded.model, loaded.tokenizer
+    max_len = int(getattr(loaded, "max_positions", 0) or 1 << 30)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    device = next(model.parameters()).device
+    sequences = []
+    for context, continuation in requests:
+        if not continuation:
+            raise ValueError("a continuation has no tokens")
+        full = (list(context) + list(continuation))[-(max_len + 1):]
+        sequences.append((full[:-1], len(continuation)))
+    order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i][0]))
+    scores = np.zeros(len(sequences), dtype=np.float64)
+    batches = range(0, len(order), batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc="qa", unit="batch", file=sys.stderr)
+    for start in batches:
+        chunk = order[start:start + batch_size]
+        length = max(len(sequences[i][0]) for i in chunk)
+        ids = torch.full((len(chunk), length), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(chunk), length), dtype=torch.long)
+        for row, i in enumerate(chunk):
+            inputs = sequences[i][0]
+            ids[row, :len(inputs)] = torch.tensor(inputs)
+            mask[row, :len(inputs)] = 1
+        with torch.inference_mode():
+            logp = torch.log_softmax(model(ids.to(device), attention_mask=mask.to(device), use_cache=False).logits.float(), -1)
+        for row, i in enumerate(chunk):
+            inputs, n_cont = sequences[i]
+            full_targets = requests[i][0] + requests[i][1]
+            targets = torch.tensor(full_targets[-n_cont:], device=logp.device)
+            positions = torch.arange(len(inputs) - n_cont, len(inputs), device=logp.device)
+            scores[i] = float(logp[row, positions, targets].double().sum())
+    return scores
+
+
+def qa_accuracy(
+    loaded,
+    task: str,
+    path: str | Path,
+    *,
+    limit: int | None = None,
+    batch_size: int = 16,
+    surrogate=None,
+    progress: bool = False,
+) -> QAResult:
+    """Multiple-choice accuracy of `loaded.model` on a PIQA or SocialIQA jsonl file.
+
+    Args:
+        loaded: a LoadedModel (`.model`, `.tokenizer`, `.max_positions`).
+        task: "piqa" or "socialiqa" (prompt formats in the module docstring).
+        path: the jsonl file.
+        limit: evaluate the first `limit` valid items.
+        batch_size: choices per forward.
+        surrogate: the SurrogateHandle installed on this model, if any (checked active).
+        progress: show a progress bar on stderr.
+
+    Returns:
+        QAResult with acc, acc_norm, n, seconds and the skipped-row count and reasons.
+
+    Raises:
+        ValueError: unknown task or no valid items.
+        SurrogateError: `surrogate` is not active on this model.
+    """
+    if surrogate is not None:
+        surrogate.ensure_installed_on(loaded.model)
+    started = time.perf_counter()
+    items, reasons = read_qa(task, path, limit=limit)
+    if not items:
+        raise ValueError(f"{path}: no valid {task} items ({len(reasons)} skipped; first: {reasons[:1]})")
+    requests = [
+        encode_request(loaded.tokenizer, item.context, " " + choice) for item in items for choice in item.choices
+    ]
+    scores = continuation_logprobs(loaded, requests, batch_size=batch_size, progress=progress)
+    right = right_norm = 0
+    cursor = 0
+    for item in items:
+        k = len(item.choices)
+        s = scores[cursor:cursor + k]
+        cursor += k
+        norm = s / np.array([len(c) for c in item.choices], dtype=np.float64)
+        right += int(np.argmax(s) == item.label)
+        right_norm += int(np.argmax(norm) == item.label)
+    return QAResult(
+        task=task,
+        acc=right / len(items),
+        acc_norm=right_norm / len(items),
+        n=len(items),
+        seconds=time.perf_counter() - started,
+        path=str(path),
+        skipped=len(reasons),
+        skip_reasons=reasons[:MAX_SKIP_REASONS],
+    )
