@@ -14,11 +14,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Mapping, Sequence
 
+from attnc.runtime.heads import Head as HeadKey, head_name, parse_head
+
 FITS_FORMAT = "attnc-fits/1"
 #: How far mixture weights may sum from 1 before they are rejected.
 WEIGHT_SUM_TOLERANCE = 1e-6
-
-HeadKey = tuple[int, int]
 Mixture = tuple[tuple[str, float], ...]
 
 
@@ -28,15 +28,10 @@ class ReplacementError(ValueError):
 
 def parse_head_name(name: str) -> HeadKey:
     """"3.7" -> (3, 7); raises ReplacementError with a hint otherwise."""
-    parts = str(name).strip().split(".")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise ReplacementError(f"head name {name!r} is not 'layer.head' (zero-based integers, e.g. '3.7')")
-    return int(parts[0]), int(parts[1])
-
-
-def head_name(layer: int, head: int) -> str:
-    """(3, 7) -> "3.7"."""
-    return f"{layer}.{head}"
+    try:
+        return parse_head(str(name))
+    except ValueError as error:
+        raise ReplacementError(str(error)) from None
 
 
 def _normalized_mixture(entries: Iterable[tuple[str, float]], where: str) -> Mixture:
