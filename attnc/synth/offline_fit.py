@@ -1,0 +1,226 @@
+"""Fit log-linear attention models to heads by gradient ascent on IoU.
+
+A head's attention row is modelled as a softmax over keys of a linear score
+
+    score(q, k) = sum_f theta_f * feature_f(q, k) + sum_g c_g * [tok(k) in set_g]
+
+(attention is itself a softmax, so this form fits well). Fitting is done for
+a group of heads at once on a precomputed feature tensor [W, n, n, F]:
+
+1. all features plus one key bias per vocabulary entry seen in the fit
+   windows, with an L1 penalty on those biases (Adam on 1 - mean IoU);
+2. selection: keep the `max_terms` most important features (IoU lost
+   when the feature's weight is zeroed) and the `max_tokens` strongest token biases,
+   quantised into at most `max_token_groups` sets;
+3. a short refit of the kept weights only.
+
+The IoU optimised is the project's metric (rows clipped to [1e-12, 1],
+sum min / sum max), which is differentiable almost everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from attnc.study.iou import EPS
+
+
+@dataclass
+class FitConfig:
+    """Knobs of the fit (defaults measured on SmolLM2-135M / TinyStories).
+
+    Attributes:
+        ce_steps: Adam steps minimising cross-entropy first (convex; a good start for IoU).
+        steps, refit_steps: Adam steps of the full IoU fit and of the refit.
+        lr: Adam learning rate.
+        token_l1: L1 penalty on per-token key biases (keeps them sparse).
+        max_terms: most pairwise features kept per head.
+        max_tokens: most token strings given a key bias per head.
+        min_token_count: a token must occur in this many fit windows to get a bias.
+        max_token_groups: token biases are quantised into this many sets.
+        min_importance: features whose removal costs less IoU than this are dropped.
+    """
+
+    ce_steps: int = 100
+    steps: int = 150
+    refit_steps: int = 100
+    lr: float = 0.1
+    token_l1: float = 2e-4
+    max_terms: int = 8
+    max_tokens: int = 24
+    min_token_count: int = 4
+    max_token_groups: int = 3
+    min_importance: float = 0.002
+
+
+@dataclass
+class HeadModel:
+    """The fitted log-linear model of one head.
+
+    Attributes:
+        head: "layer.head".
+        weights: feature name -> weight (kept features only).
+        token_groups: list of (weight, token strings) key-bias sets.
+        fit_iou: IoU of the (unrounded) model on the fit windows, as fitted.
+    """
+
+    head: str
+    weights: dict[str, float]
+    token_groups: list[tuple[float, tuple[str, ...]]] = field(default_factory=list)
+    fit_iou: float = 0.0
+
+
+def _iou_rows(attn: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Mean over windows and rows of the clipped IoU, per head: attn/logits [H, W, n, n] -> [H]."""
+    p = torch.softmax(logits, dim=-1).clamp(EPS, 1.0)
+    a = attn.clamp(EPS, 1.0)
+    mn = torch.minimum(a, p).sum(-1)
+    sum_max = a.sum(-1) + p.sum(-1) - mn
+    return (mn / sum_max).mean(dim=(1, 2))
+
+
+def _causal_bias(rows: np.ndarray, n: int) -> torch.Tensor:
+    """-inf on keys after each row's query position: rows int [W, R] -> [W, R, n]."""
+    mask = torch.arange(n)[None, None, :] > torch.tensor(np.asarray(rows, dtype=np.int64))[:, :, None]
+    return torch.zeros(mask.shape).masked_fill(mask, float("-inf"))
+
+
+def _adam(params: list[torch.Tensor], loss_fn, steps: int, lr: float) -> None:
+    opt = torch.optim.Adam(params, lr=lr)
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn()
+        loss.backward()
+        opt.step()
+
+
+def fit_heads(
+    attn: np.ndarray,
+    feats: np.ndarray,
+    feature_names: tuple[str, ...],
+    key_token: np.ndarray,
+    token_strings: list[str],
+    head_names: list[str],
+    config: FitConfig | None = None,
+    rows: np.ndarray | None = None,
+) -> list[HeadModel]:
+    """Fit one log-linear model per head (see the module docstring).
+
+    Args:
+        attn: float [W, H, R, n] attention of the heads on the fit windows
+            (R query rows per window: all n, or a sample given by `rows`).
+        feats: float32 [W, R, n, F] from `offline_features.feature_tensor` (same rows).
+        feature_names: the F names.
+        key_token: int [W, n] compact token index of each position (into token_strings).
+        token_strings: the string of each compact index.
+        head_names: H names "layer.head".
+        config: fit knobs.
+        rows: int [W, R] query position of each row; default every position.
+            IoU is a mean over rows, so a row sample gives an unbiased objective.
+
+    Returns:
+        One `HeadModel` per head, in order.
+    """
+    cfg = config or FitConfig()
+    n_win, n_heads, n_rows, n = attn.shape
+    n_feat = feats.shape[-1]
+    a = torch.from_numpy(np.ascontiguousarray(np.asarray(attn, dtype=np.float32).transpose(1, 0, 2, 3)))
+    f = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))
+    if rows is None:
+        rows = np.broadcast_to(np.arange(n), (n_win, n))
+    causal = _causal_bias(rows, n)
+    ktok = torch.from_numpy(np.asarray(key_token, dtype=np.int64))
+    n_tok = len(token_strings)
+
+    theta = torch.zeros(n_heads, n_feat, requires_grad=True)
+    bias = torch.zeros(n_heads, n_tok, requires_grad=True)
+
+    def logits_full() -> torch.Tensor:
+        pair = torch.einsum("wqkf,hf->hwqk", f, theta)
+        return pair + bias[:, ktok][:, :, None, :] + causal
+
+    def loss_full() -> torch.Tensor:
+        return (1.0 - _iou_rows(a, logits_full())).sum() + cfg.token_l1 * bias.abs().sum()
+
+    def loss_ce() -> torch.Tensor:
+        log_p = torch.log_softmax(logits_full(), dim=-1).clamp(min=-1e4)
+        return -(a * log_p).sum(-1).mean() * n_heads + cfg.token_l1 * bias.abs().sum()
+
+    if cfg.ce_steps:
+        _adam([theta, bias], loss_ce, cfg.ce_steps, 2 * cfg.lr)
+    _adam([theta, bias], loss_full, cfg.steps, cfg.lr)
+
+    # ---- selection: a feature's importance is the IoU lost when its weight is zeroed --------
+    th = theta.detach()
+    with torch.no_grad():
+        base = _iou_rows(a, logits_full())
+        importance = np.zeros((n_heads, n_feat))
+        for i in range(n_feat):
+            saved = theta[:, i].clone()
+            theta[:, i] = 0.0
+            importance[:, i] = (base - _iou_rows(a, logits_full())).numpy()
+            theta[:, i] = saved
+    # windows containing each token: a bias learned from one window is an anecdote, not a pattern
+    per_window = np.unique(key_token + n_tok * np.arange(n_win)[:, None])
+    counts = np.bincount(per_window % n_tok, minlength=n_tok)
+    b = bias.detach().numpy()
+    keep = np.zeros((n_heads, n_feat), dtype=bool)
+    groups: list[list[tuple[float, np.ndarray]]] = []
+    for h in range(n_heads):
+        order = np.argsort(-importance[h])[:cfg.max_terms]
+        keep[h, order[importance[h, order] >= cfg.min_importance]] = True
+        strength = np.abs(b[h]) * np.sqrt(counts)
+        top = [t for t in np.argsort(-strength)[:cfg.max_tokens]
+               if abs(b[h, t]) >= 0.25 and counts[t] >= cfg.min_token_count]
+        groups.append(_quantise(b[h], top, cfg.max_token_groups))
+
+    # ---- refit of kept terms ------------------------------------------------------------------
+    n_groups = max((len(g) for g in groups), default=0)
+    mask = torch.from_numpy(keep.astype(np.float32))
+    theta2 = (th * mask).clone().requires_grad_(True)
+    member = torch.zeros(n_heads, max(n_groups, 1), n_win, n)
+    coef0 = torch.zeros(n_heads, max(n_groups, 1))
+    for h, hg in enumerate(groups):
+        for g, (value, tokens) in enumerate(hg):
+            member[h, g] = torch.from_numpy(np.isin(key_token, tokens).astype(np.float32))
+            coef0[h, g] = value
+    coef = coef0.clone().requires_grad_(True)
+
+    def logits_kept() -> torch.Tensor:
+        pair = torch.einsum("wqkf,hf->hwqk", f, theta2 * mask)
+        tok = torch.einsum("hgwk,hg->hwk", member, coef)
+        return pair + tok[:, :, None, :] + causal
+
+    if cfg.refit_steps:
+        _adam([theta2, coef], lambda: (1.0 - _iou_rows(a, logits_kept())).sum(), cfg.refit_steps, cfg.lr / 2)
+    with torch.no_grad():
+        iou = _iou_rows(a, logits_kept()).numpy()
+    th2 = (theta2 * mask).detach().numpy()
+    cf = coef.detach().numpy()
+    models = []
+    for h, name in enumerate(head_names):
+        weights = {feature_names[i]: float(th2[h, i]) for i in np.flatnonzero(keep[h])}
+        token_groups = [(float(cf[h, g]), tuple(token_strings[t] for t in tokens))
+                        for g, (_, tokens) in enumerate(groups[h])]
+        models.append(HeadModel(name, weights, token_groups, float(iou[h])))
+    return models
+
+
+def _quantise(values: np.ndarray, chosen: list[int], n_groups: int) -> list[tuple[float, np.ndarray]]:
+    """Split chosen token indices into <= n_groups sets of similar bias (1-D k-means by sorting)."""
+    if not chosen or n_groups < 1:
+        return []
+    chosen = sorted(chosen, key=lambda t: values[t])
+    vals = np.array([values[t] for t in chosen])
+    if len(chosen) <= n_groups:
+        return [(float(v), np.array([t])) for v, t in zip(vals, chosen)]
+    # split at the largest gaps between sorted values
+    gaps = np.argsort(-np.diff(vals))[:n_groups - 1]
+    cuts = sorted(int(g) + 1 for g in gaps)
+    out = []
+    for part in np.split(np.arange(len(chosen)), cuts):
+        out.append((float(vals[part].mean()), np.array([chosen[i] for i in part])))
+    return out
