@@ -1,0 +1,132 @@
+"""`attnc synth`: write programs for heads, with an LLM (--llm) or offline by search (--offline)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from attnc.cli.corpus_args import add_corpus_arguments, load_model_and_windows, user_errors
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "synth",
+        help="synthesize programs for heads (LLM over an OpenAI-compatible API, or offline search)",
+        description="Record the heads' attention on corpus windows, then either ask an LLM for programs "
+                    "(--llm; endpoint from --base-url/OPENAI_BASE_URL, key from OPENAI_API_KEY) or fit "
+                    "parameterised templates offline (--offline, the default when no endpoint is configured). "
+                    "Accepted programs are validated, scored on fit windows and written atomically to --out.",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--llm", action="store_true", help="ask an LLM (OpenAI-compatible chat completions)")
+    mode.add_argument("--offline", action="store_true", help="search parameterised templates; needs no LLM")
+    add_corpus_arguments(parser)
+    parser.add_argument("--heads", default=None, help="heads as layer.head, comma separated (also L.* and all); default all")
+    parser.add_argument("--out", required=True, type=Path, help="directory for the accepted programs")
+    parser.add_argument("--json", action="store_true", help="print the run's report as JSON")
+    llm = parser.add_argument_group("--llm")
+    llm.add_argument("--base-url", default=None, help="API root, e.g. http://127.0.0.1:8000/v1 (env OPENAI_BASE_URL)")
+    llm.add_argument("--llm-model", default=None, help="the LLM's model name (env ATTNC_LLM_MODEL)")
+    llm.add_argument("--candidates", type=int, default=4, help="programs asked for per head and round (default 4)")
+    llm.add_argument("--rounds", type=int, default=1, help="2 or more: feed back the best candidate and rejections")
+    llm.add_argument("--margin", type=float, default=0.0, help="keep a candidate when fit IoU > current best + margin")
+    llm.add_argument("--lib", type=Path, default=None, help="compiled library whose best program per head is the bar to beat")
+    llm.add_argument("--max-requests", type=int, default=200, help="HTTP requests per run (default 200)")
+    llm.add_argument("--max-tokens", type=int, default=500_000, help="prompt + completion tokens per run")
+    llm.add_argument("--max-seconds", type=float, default=3600.0, help="wall time per run")
+    llm.add_argument("--sample-windows", type=int, default=32, help="fit and held-out windows recorded per split (default 32)")
+    offline = parser.add_argument_group("--offline")
+    offline.add_argument("--max-programs", type=int, default=1000, help="most programs written (default 1000)")
+    parser.set_defaults(func=handle)
+
+
+def _endpoint_configured(args: argparse.Namespace) -> bool:
+    return bool(args.base_url or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY"))
+
+
+def handle(args: argparse.Namespace) -> int:
+    from attnc.synth import SynthConfigError
+
+    use_llm = args.llm or (not args.offline and _endpoint_configured(args))
+    try:
+        if use_llm:
+            config = _llm_config(args).resolved()  # a missing endpoint fails here, before any model work
+        corpus, loaded, windows = load_model_and_windows(args)
+        heads = _heads(args, loaded)
+        args.out.mkdir(parents=True, exist_ok=True)
+        report = _run_llm(args, config, loaded, windows, heads) if use_llm else _run_offline(args, loaded, windows, heads)
+    except SynthConfigError as error:
+        print(f"attnc synth: error: {error}", file=sys.stderr)
+        return 2
+    except user_errors() as error:
+        print(f"attnc synth: error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return 0
+
+
+def _heads(args, loaded):
+    from attnc.runtime.heads import parse_heads
+
+    if args.heads:
+        return parse_heads(args.heads, n_layers=loaded.n_layers, n_heads=loaded.n_heads)
+    return [(layer, head) for layer in range(loaded.n_layers) for head in range(loaded.n_heads)]
+
+
+def _llm_config(args):
+    from attnc.synth import LLMSynthConfig
+
+    return LLMSynthConfig(base_url=args.base_url, model=args.llm_model, n_candidates=args.candidates,
+                          rounds=args.rounds, margin=args.margin, out_dir=args.out, max_requests=args.max_requests,
+                          max_tokens=args.max_tokens, max_seconds=args.max_seconds)
+
+
+def _run_llm(args, config, loaded, windows, heads) -> dict:
+    from attnc.synth import HeadTask, run_llm_synthesis, summarize_head
+    from attnc.synth.head_attention import HeadAttention, HeadAttentionScorer
+
+    recorded = HeadAttention.record(loaded, windows, heads, max_fit=args.sample_windows,
+                                    max_heldout=args.sample_windows, batch_size=args.batch_size)
+    scorer = HeadAttentionScorer(recorded)
+    best = _library_best(args.lib, scorer, recorded.heads) if args.lib else {}
+    tasks = []
+    for head in recorded.heads:
+        name, iou, source = best.get(head, (None, 0.0, None))
+        summary = summarize_head(head, recorded.samples(head), current_best=[(name, iou)] if name else (),
+                                 token_budget=config.summary_token_budget)
+        tasks.append(HeadTask(head=head, summary=summary.text, best_iou=iou, best_name=name, best_source=source))
+    report = run_llm_synthesis(config, tasks, scorer).to_json()
+    totals = report.get("totals", {})
+    print(f"attnc synth --llm: {len(tasks)} heads, accepted {totals.get('accepted', 0)} of "
+          f"{totals.get('candidates', 0)} candidates -> {args.out}", file=sys.stderr)
+    return report
+
+
+def _library_best(lib: Path, scorer, heads: list[str]) -> dict[str, tuple[str, float, str]]:
+    """head -> (program, fit IoU, source) of the library's best program on the recorded windows."""
+    from attnc.runtime.library import load_library
+
+    library = load_library(lib)
+    best: dict[str, tuple[str, float, str]] = {}
+    for name in library.names:
+        program = library.programs[name].program
+        for head in heads:
+            iou = scorer.score(program, head).iou_fit
+            if iou > best.get(head, ("", -1.0, ""))[1]:
+                best[head] = (name, iou, program.source)
+    return best
+
+
+def _run_offline(args, loaded, windows, heads) -> dict:
+    from attnc.synth.offline import synthesize_offline
+
+    report = synthesize_offline(loaded, windows, heads=heads, out_dir=args.out, max_programs=args.max_programs,
+                                progress=not args.json)
+    data = report.to_json()
+    print(f"attnc synth --offline: {data.get('n_programs')} programs for {len(heads)} heads -> {args.out}",
+          file=sys.stderr)
+    return data
