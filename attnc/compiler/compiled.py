@@ -3,6 +3,9 @@
 `CompiledProgram.evaluate(ids [B, n], vocab)` returns float64 [B, n, n]
 matrices with the output rule applied (attnc/output_rule.py), equal to
 `attnc.dsl.run_reference` on every window to 1e-6 (tests/test_compiler_equivalence.py).
+The rule is applied by a fused kernel (output_kernel.py; inside the kernel for
+loop kernels) equal to attnc.output_rule's to 1e-12, instead of its several
+full passes over [B, n, n].
 float64 is kept so scores computed downstream match the reference exactly;
 cast to float32 at the point of use if memory matters.
 
@@ -22,6 +25,7 @@ import numpy as np
 
 from attnc.compiler.hoisting import build_table
 from attnc.compiler.ir import TableSpec
+from attnc.compiler.output_kernel import apply_output_rule_fused
 from attnc.dsl.errors import ProgramRuntimeError
 from attnc.dsl.program import CheckedProgram
 from attnc.output_rule import OutputContractError, apply_output_rule
@@ -83,6 +87,8 @@ class CompiledProgram:
         device: torch device for the torch backend.
         sparse_k: the most non-zeros of any row on the probe windows, when
             that is at most n/4 (the sparse form's default K), else None.
+        reads: the window features the kernel reads besides `ids` (None:
+            unknown). When empty, `evaluate` skips computing window features.
     """
 
     program: CheckedProgram
@@ -95,6 +101,7 @@ class CompiledProgram:
     kernel_dir: Path | None = None
     device: str = "cpu"
     sparse_k: int | None = None
+    reads: tuple[str, ...] | None = None
     _kernel: object = field(default=None, repr=False)
 
     @property
@@ -158,17 +165,39 @@ class CompiledProgram:
         if self.backend == "interpreted":
             return self._evaluate_interpreted(ids, vocab, causal)
         batch, n = ids.shape
-        features = dict(features) if features is not None else window_features(ids, vocab)
+        if features is not None:
+            features = dict(features)
+        elif self.reads == ():  # e.g. position-only programs: the features would cost more than the kernel
+            features = {"ids": ids}
+        else:
+            features = window_features(ids, vocab)
         out = np.empty((batch, n, n), dtype=np.float64)
         step = max(1, CHUNK_ELEMENTS // max(1, n * n))
         for lo in range(0, batch, step):
             hi = min(batch, lo + step)
             part = {key: value[lo:hi] for key, value in features.items()}
             try:
-                out[lo:hi] = apply_output_rule(self.raw(ids[lo:hi], vocab, part), causal=causal)
+                self._evaluate_chunk(ids[lo:hi], vocab, part, causal, out[lo:hi])
             except RUNTIME_ERRORS as exc:
                 self._raise_first_failure(ids, vocab, features, causal, lo, hi, exc)
         return out
+
+    def _evaluate_chunk(self, ids: np.ndarray, vocab: Vocab, features: Mapping[str, np.ndarray], causal: bool,
+                        out: np.ndarray) -> None:
+        """Rule-applied matrices of one chunk into out, with no extra full passes over [B, n, n].
+
+        Loop kernels apply the rule inside the kernel, per window; array kernels'
+        raw output goes through the fused rule (output_kernel.py). NaN/inf raw
+        values are re-run through the oracle rule, which raises with its message.
+        """
+        if self.backend == "numba":
+            from attnc.compiler.numba_backend import run_loop_kernel_with_rule
+
+            tables = [build_table(spec, vocab) for spec in self.tables]
+            if not run_loop_kernel_with_rule(self.kernel(), self.constants, tables, dict(features), causal, out):
+                out[...] = apply_output_rule(self.raw(ids, vocab, features), causal=causal)
+            return
+        apply_output_rule_fused(self.raw(ids, vocab, features), causal=causal, out=out)
 
     def _raise_first_failure(self, ids, vocab, features, causal, lo, hi, batch_error) -> None:
         """Re-run windows lo..hi one at a time and raise WindowError for the first that fails."""

@@ -15,6 +15,7 @@ Nothing valid is lost: a program the passes cannot handle runs interpreted
 
 from __future__ import annotations
 
+import ast
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +23,7 @@ from pathlib import Path
 from attnc.compiler.backend_selection import BACKENDS, select_backend
 from attnc.compiler.compiled import CompiledProgram, WindowError
 from attnc.compiler.hoisting import hoist_program
-from attnc.compiler.ir import UnsupportedError
+from attnc.compiler.ir import Feature, UnsupportedError
 from attnc.compiler.lowering import lower_program
 from attnc.compiler.normalizing import normalize_program
 from attnc.compiler.probing import probe_ids, probe_vocab
@@ -74,11 +75,19 @@ def compile_program(program: CheckedProgram, *, backend: str = "auto", kernel_di
         messages=tuple(m for m in (choice.message,) if m),
         kernel_dir=kernel_dir,
         device=device,
+        reads=features_read(hoisted),
     )
     if probe:
         compiled = probe_program(compiled, report, backend)
     compiled.compile_s = time.perf_counter() - start
     return compiled
+
+
+def features_read(program) -> tuple[str, ...]:
+    """Names of the window features (besides ids) a normalized program reads, sorted."""
+    nodes = list(program.body) + ([program.expr] if program.expr is not None else [])
+    return tuple(sorted({node.name for root in nodes for node in ast.walk(root)
+                         if isinstance(node, Feature) and node.name != "ids"}))
 
 
 def probe_program(compiled: CompiledProgram, report, requested: str) -> CompiledProgram:

@@ -9,7 +9,11 @@ integer/float/bool arrays:
     program(n, ids, F_<feature>..., L<t>, E<t>..., C) -> out      (paper form)
     pair(q, k, n, ids, F_<feature>..., L<t>, E<t>..., C) -> float (native form)
     (only the features the program reads are passed)
-    kernel(ids[B, n], features..., tables..., C, out[B, n, n])    (batch loop)
+    kernel(ids[B, n], features..., tables..., C, causal, rule, out[B, n, n]) -> 0 | 1
+                                                                   (batch loop)
+
+`kernel` writes raw matrices, or with `rule` the output rule applied per
+window (`_rule_matrix`, embedded from output_kernel.py).
 
 `L<t>` is table t's values and `E<t>` its error flags (where the hoisted
 expression raised for that vocabulary entry). Indexing is bounds-checked
@@ -27,8 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from attnc.compiler.hoisting import BuiltTable
-from attnc.compiler.ir import FEATURE_TYPES, Feature, Lookup, Matrix, Pos, TokStr, UnsupportedError, WinLen
+from attnc.compiler.ir import BOOL, FEATURE_TYPES, Feature, Lookup, Matrix, Pos, TokStr, UnsupportedError, WinLen
 from attnc.compiler.normalizing import NormalizedProgram
+from attnc.compiler.output_kernel import rule_matrix_source
 
 _FEATURES = tuple(name for name in FEATURE_TYPES if name != "ids")
 
@@ -59,6 +64,29 @@ def _row_normalize(out):
         for j in range(out.shape[1]):
             res[i, j] = out[i, j] / s if s != 0.0 else np.nan
     return res
+
+
+@njit(**_JIT)
+def _add_row_normalize_inplace(out, c):
+    for i in range(out.shape[0]):
+        s = 0.0
+        for j in range(out.shape[1]):
+            out[i, j] += c
+            s += out[i, j]
+        for j in range(out.shape[1]):
+            out[i, j] = out[i, j] / s if s != 0.0 else np.nan
+    return out
+
+
+@njit(**_JIT)
+def _row_normalize_inplace(out):
+    for i in range(out.shape[0]):
+        s = 0.0
+        for j in range(out.shape[1]):
+            s += out[i, j]
+        for j in range(out.shape[1]):
+            out[i, j] = out[i, j] / s if s != 0.0 else np.nan
+    return out
 '''
 
 
@@ -91,24 +119,35 @@ def generate_loop_kernel(program: NormalizedProgram) -> LoopKernel:
     slices = ["        ids_b = ids[b]"] + [f"        F_{name}_b = F_{name}[b]" for name in used]
     call_args = f"n, ids_b{''.join(f', F_{name}_b' for name in used)}{table_args}, C"
     lines: list[str] = ["@njit(**_JIT)"]
+    # With `rule` the output rule is applied per window while its matrix is in
+    # cache (no separate passes over [B, n, n]); the kernel returns 1 at the
+    # first window with a NaN/inf raw value, and the caller names it.
     if program.form == "paper":
         lines.append(f"def program({args}):")
-        inner = slices + [f"        out[b] = program({call_args})"]
+        inner = slices + [f"        m = program({call_args})",
+                          "        if not rule:",
+                          "            out[b] = m",
+                          "        elif _rule_matrix(m, causal, out[b]) != 0:",
+                          "            return 1"]
     else:
         lines[0] = "@njit(**_INLINE)"
         lines.append(f"def pair(q, k, {args}):")
         inner = slices + ["        for q in range(n):", "            for k in range(n):",
-                          f"                out[b, q, k] = pair(q, k, {call_args})"]
+                          f"                out[b, q, k] = pair(q, k, {call_args})",
+                          "        if rule and _rule_matrix(out[b], causal, out[b]) != 0:",
+                          "            return 1"]
     lines += body
     header = "# attnc generated kernel (loop form: numba); regenerated from the program source, do not edit.\n"
     kernel = [
         "@njit(**_JIT)",
-        f"def kernel(ids{feature_args}{table_args}, C, out):",
+        f"def kernel(ids{feature_args}{table_args}, C, causal, rule, out):",
         "    n = ids.shape[1]",
         "    for b in range(ids.shape[0]):",
         *inner,
+        "    return 0",
     ]
-    source = header + _PRELUDE + "\n\n" + "\n".join(lines) + "\n\n\n" + "\n".join(kernel) + "\n"
+    prelude = _PRELUDE + "\n\n" + rule_matrix_source()
+    source = header + prelude + "\n\n" + "\n".join(lines) + "\n\n\n" + "\n".join(kernel) + "\n"
     return LoopKernel(source=source, constants=tuple(gen.constants))
 
 
@@ -118,13 +157,48 @@ class _LoopGen:
         self.constants: list = []
         self.native = False
         self.matrices: set[str] = set()
+        # `m = m / m.sum(axis=1, keepdims=True)` may overwrite m's array only
+        # when no other name can see that array (a fresh array saves an n*n
+        # allocation and its page faults per window).
+        self.normalize_in_place = not _matrix_may_alias(program.body)
 
     # ---- statements ------------------------------------------------------------------
     def block(self, stmts: list[ast.stmt], depth: int) -> list[str]:
         lines: list[str] = []
-        for stmt in stmts:
+        skip = False
+        for stmt, following in zip(stmts, stmts[1:] + [None]):
+            if skip:
+                skip = False
+                continue
+            fused = self.add_then_normalize(stmt, following)
+            if fused is not None:
+                lines.append("    " * depth + fused)
+                skip = True
+                continue
             lines += self.stmt(stmt, depth)
         return lines or ["    " * depth + "pass"]
+
+    def add_then_normalize(self, first: ast.stmt, second: ast.stmt | None) -> str | None:
+        """`m += c` then an in-place `m = m / m.sum(axis=1, keepdims=True)`: one pass over m, same numbers."""
+        if not (isinstance(first, ast.AugAssign) and isinstance(first.op, ast.Add)
+                and isinstance(first.target, ast.Name) and first.target.id in self.matrices):
+            return None
+        name, value = first.target.id, first.value
+        if isinstance(value, ast.UnaryOp) and isinstance(value.op, (ast.USub, ast.UAdd)):
+            value = value.operand
+        if not (isinstance(value, ast.Constant) and type(value.value) in (int, float)):
+            return None  # only a number: an array would broadcast
+        if isinstance(second, ast.AugAssign) and isinstance(second.op, ast.Div) \
+                and isinstance(second.target, ast.Name) and second.target.id == name:
+            ok = _is_row_sums(second.value, name)
+        elif isinstance(second, ast.Assign) and len(second.targets) == 1 and self.normalize_in_place:
+            target, value = second.targets[0], second.value
+            ok = isinstance(target, ast.Name) and target.id == name and isinstance(value, ast.BinOp) \
+                and isinstance(value.op, ast.Div) and isinstance(value.left, ast.Name) \
+                and value.left.id == name and _is_row_sums(value.right, name)
+        else:
+            ok = False
+        return f"{name} = _add_row_normalize_inplace({name}, {self.expr(first.value)})" if ok else None
 
     def stmt(self, node: ast.stmt, depth: int) -> list[str]:
         pad = "    " * depth
@@ -160,7 +234,8 @@ class _LoopGen:
             target = node.target
             if isinstance(target, ast.Name) and target.id in self.matrices and isinstance(node.op, ast.Div) \
                     and _is_row_sums(node.value, target.id):
-                return [pad + f"{target.id} = _row_normalize({target.id})"]
+                # `m /= ...` is in place in NumPy too: aliases see the change either way.
+                return [pad + f"{target.id} = _row_normalize_inplace({target.id})"]
             return [pad + f"{self.target(target, None)} {op}= {self.expr(node.value)}"]
         if isinstance(node, ast.If):
             lines = [pad + f"if {self.expr(node.test)}:"] + self.block(node.body, depth + 1)
@@ -210,7 +285,7 @@ class _LoopGen:
         if isinstance(target, ast.Name) and target.id in self.matrices and isinstance(node, ast.BinOp) \
                 and isinstance(node.op, ast.Div) and isinstance(node.left, ast.Name) \
                 and node.left.id == target.id and _is_row_sums(node.right, target.id):
-            return f"_row_normalize({target.id})"
+            return f"_row_normalize{'_inplace' if self.normalize_in_place else ''}({target.id})"
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and isinstance(node.left, ast.List) \
                 and len(node.left.elts) == 1 and isinstance(node.left.elts[0], ast.Constant):
             fill = node.left.elts[0].value
@@ -322,6 +397,49 @@ def _has_ir(node: ast.AST) -> bool:
     return any(isinstance(n, (Pos, WinLen, Feature, Lookup, TokStr, Matrix)) for n in ast.walk(node))
 
 
+def _matrix_may_alias(body: list[ast.stmt]) -> bool:
+    """Whether an assignment might bind a second name to an output matrix (or a row view of one).
+
+    Conservative: any read of a matrix name inside an assigned value counts,
+    except element reads (`m[i, j]`, `m[i][j]`), sums (`m.sum()`,
+    `m[i].sum()`) and the row normalisation `m = m / m.sum(axis=1, keepdims=True)`.
+    """
+    statements = [node for stmt in body for node in ast.walk(stmt)]
+    names = {target.id for node in statements if isinstance(node, (ast.Assign, ast.AnnAssign))
+             and isinstance(node.value, Matrix)
+             for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+             if isinstance(target, ast.Name)}
+    for node in statements:
+        if not isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) or node.value is None \
+                or isinstance(node.value, Matrix):
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        value = node.value
+        if len(targets) == 1 and isinstance(targets[0], ast.Name) and isinstance(value, ast.BinOp) \
+                and isinstance(value.op, ast.Div) and isinstance(value.left, ast.Name) \
+                and value.left.id == targets[0].id and _is_row_sums(value.right, targets[0].id):
+            continue
+        parents = {child: parent for parent in ast.walk(value) for child in ast.iter_child_nodes(parent)}
+        for name in ast.walk(value):
+            if isinstance(name, ast.Name) and name.id in names and not _is_scalar_use(name, parents):
+                return True
+    return False
+
+
+def _is_scalar_use(name: ast.Name, parents: dict) -> bool:
+    """`m[i, j]`, `m[i][j]`, `m.sum()` or `m[i].sum()`: a number, never an alias of `m`."""
+    parent = parents.get(name)
+    if isinstance(parent, ast.Attribute) and parent.attr == "sum":
+        return True
+    if not (isinstance(parent, ast.Subscript) and parent.value is name):
+        return False
+    if isinstance(parent.slice, ast.Tuple):
+        return True
+    grand = parents.get(parent)
+    return (isinstance(grand, ast.Subscript) and grand.value is parent) or (
+        isinstance(grand, ast.Attribute) and grand.attr == "sum")
+
+
 def _is_row_sums(node: ast.expr, name: str) -> bool:
     """`name.sum(axis=1, keepdims=True)` (also `axis=-1`)."""
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "sum"
@@ -335,17 +453,43 @@ def _is_row_sums(node: ast.expr, name: str) -> bool:
     return axis_ok and isinstance(keep, ast.Constant) and keep.value is True and set(keywords) == {"axis", "keepdims"}
 
 
-def run_loop_kernel(kernel, constants: tuple, tables: list[BuiltTable], features: dict[str, np.ndarray]) -> np.ndarray:
-    """Run a loop kernel over a batch; returns raw matrices float64 [B, n, n]."""
-    ids = np.ascontiguousarray(features["ids"], dtype=np.int64)
-    batch, n = ids.shape
-    out = np.zeros((batch, n, n), dtype=np.float64)
-    args = [ids]
+def _kernel_args(constants: tuple, tables: list[BuiltTable], features: dict[str, np.ndarray]) -> list:
+    args = [np.ascontiguousarray(features["ids"], dtype=np.int64)]
     for name in _FEATURES:
-        array = features[name]
+        # absent only when the program reads no features (CompiledProgram.reads): never read
+        array = features.get(name)
+        if array is None:
+            array = np.zeros(args[0].shape, dtype=np.bool_ if FEATURE_TYPES[name] == BOOL else np.int64)
         args.append(np.ascontiguousarray(array, dtype=np.bool_ if array.dtype == bool else np.int64))
     for table in tables:
         args.append(table.values)
         args.append(table.errors)
-    kernel(*args, tuple(constants), out)
+    args.append(tuple(constants))
+    return args
+
+
+def run_loop_kernel(kernel, constants: tuple, tables: list[BuiltTable], features: dict[str, np.ndarray],
+                    out: np.ndarray | None = None) -> np.ndarray:
+    """Run a loop kernel over a batch; returns raw matrices float64 [B, n, n].
+
+    Args:
+        out: a C-contiguous float64 [B, n, n] to write the raw matrices into
+            (the kernel sets every entry); a new array when None.
+    """
+    args = _kernel_args(constants, tables, features)
+    batch, n = args[0].shape
+    if out is None:
+        out = np.zeros((batch, n, n), dtype=np.float64)
+    kernel(*args, True, False, out)
     return out
+
+
+def run_loop_kernel_with_rule(kernel, constants: tuple, tables: list[BuiltTable], features: dict[str, np.ndarray],
+                              causal: bool, out: np.ndarray) -> bool:
+    """Run a loop kernel with the output rule fused in, into out (C-contiguous float64 [B, n, n]).
+
+    Returns:
+        False when some raw value was NaN or inf (out is then incomplete: rerun
+        `run_loop_kernel` and the output rule to name the error).
+    """
+    return kernel(*_kernel_args(constants, tables, features), bool(causal), True, out) == 0
