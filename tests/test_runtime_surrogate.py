@@ -367,3 +367,159 @@ def test_from_fits_errors(fits, kwargs, match):
 def test_negative_weight_rejected():
     with pytest.raises(ReplacementError, match=">= 0"):
         ReplacementMap({(0, 0): [("a", 1.5), ("b", -0.5)]})
+
+
+# -- fast paths: stock attention on kept heads only, sparse P @ V, one-pass checks -----------
+import attnc.runtime.surrogate as surrogate_module  # noqa: E402
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("replaced", [
+    {(0, 1): "uniform"},                                          # GQA: a partial key/value group
+    {(0, 0): "uniform", (0, 1): "previous", (1, 3): "self"},      # a whole group, and one head
+    {(0, h): "previous" for h in range(4)} | {(1, 2): "uniform"},  # layer 0 fully replaced
+])
+def test_kept_heads_only_base_equals_all_heads_base(arch, replaced, monkeypatch):
+    loaded = make(arch, impl="sdpa")
+    gen = torch.Generator().manual_seed(4)
+    rows = [torch.randint(1, len(loaded.tokenizer), (n,), generator=gen) for n in (9, 6)]
+    ids, mask, positions = _padded_batch(rows, "left")
+    mapping = ReplacementMap.from_programs(replaced)
+    with install_surrogates(loaded, BASIC, mapping):
+        kept_only = logits(loaded.model, ids, attention_mask=mask, position_ids=positions)
+    monkeypatch.setattr(surrogate_module, "ALL_HEADS_BASES", frozenset({"eager", "sdpa"}))
+    with install_surrogates(loaded, BASIC, mapping):
+        all_heads = logits(loaded.model, ids, attention_mask=mask, position_ids=positions)
+    torch.testing.assert_close(kept_only, all_heads, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("heads", [[0, 2, 3], [2, 3], [1]])
+def test_attention_on_heads_matches_those_heads_of_the_full_run(heads):
+    from transformers.models.llama.modeling_llama import eager_attention_forward
+
+    gen = torch.Generator().manual_seed(5)
+    query = torch.randn(2, 4, 7, 8, generator=gen)
+    key, value = torch.randn(2, 2, 7, 8, generator=gen), torch.randn(2, 2, 7, 8, generator=gen)
+    mask = torch.triu(torch.full((7, 7), float("-inf")), 1)[None, None]
+
+    class Module(torch.nn.Module):
+        num_key_value_groups = 2
+
+    full_out, full_w = eager_attention_forward(Module(), query, key, value, mask, scaling=0.3)
+    out, w = surrogate_module._attention_on_heads(eager_attention_forward, Module(), query, key, value, mask,
+                                                  heads, 2, {"scaling": 0.3})
+    torch.testing.assert_close(out, full_out[:, :, heads], atol=1e-6, rtol=0)
+    torch.testing.assert_close(w, full_w[:, heads], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("width", [1, 3, 6])  # one key, a few multiply-adds, batched matmul
+def test_sparse_matmul_equals_dense(width):
+    gen = torch.Generator().manual_seed(6)
+    batch, length, channels = 2, 10, 5
+    keys = torch.randint(0, length, (batch, length, width), generator=gen)
+    weights = torch.rand(batch, length, width, generator=gen)
+    values = torch.randn(batch, length, channels, generator=gen)
+    dense = torch.zeros(batch, length, length).scatter_add_(2, keys, weights)
+    torch.testing.assert_close(surrogate_module._sparse_matmul(keys, weights, values), dense @ values,
+                               atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("impl", ("eager", "sdpa"))
+@pytest.mark.parametrize("side", ("right", "left"))
+def test_sparse_program_heads_equal_dense(arch, impl, side, monkeypatch):
+    loaded = make(arch, impl=impl)
+    gen = torch.Generator().manual_seed(7)
+    rows = [torch.randint(1, len(loaded.tokenizer), (n,), generator=gen) for n in (24, 17, 24)]
+    ids, mask, positions = _padded_batch(rows, side)
+    mapping = ReplacementMap({(0, 1): [("previous", 1.0)], (1, 0): [("previous", 0.5), ("self", 0.5)],
+                              (1, 2): [("self", 1.0)], (1, 3): [("previous", 0.5), ("uniform", 0.5)]})
+    calls = []
+    sparse_matmul = surrogate_module._sparse_matmul
+    monkeypatch.setattr(surrogate_module, "_sparse_matmul", lambda *a: calls.append(1) or sparse_matmul(*a))
+    with install_surrogates(loaded, BASIC, mapping):
+        sparse = logits(loaded.model, ids, attention_mask=mask, position_ids=positions)
+    assert len(calls) == 3, "previous, self and their mixture are sparse at 24 tokens; the uniform mix is not"
+    monkeypatch.setattr(surrogate_module, "SPARSE_RATIO", 10**9)
+    with install_surrogates(loaded, BASIC, mapping):
+        dense = logits(loaded.model, ids, attention_mask=mask, position_ids=positions)
+    assert len(calls) == 3
+    torch.testing.assert_close(sparse, dense, atol=ATOL, rtol=0)
+
+
+def test_sparse_program_attention_weights_are_the_program():
+    loaded = make("llama")
+    ids = random_ids(loaded, 2, 24)
+    with install_surrogates(loaded, BASIC, ReplacementMap.from_programs({(1, 2): "previous", (0, 0): "self"})):
+        with torch.inference_mode():
+            out = loaded.model(ids, output_attentions=True, use_cache=False)
+    expected = CallableProgramSource({"p": previous_token}).matrices(["p"], ids.numpy())["p"]
+    np.testing.assert_allclose(out.attentions[1][:, 2].numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(out.attentions[0][:, 0].numpy(), np.broadcast_to(np.eye(24), (2, 24, 24)), atol=1e-6)
+
+
+def negative_but_summing_to_one(n: int) -> np.ndarray:
+    m = 1.5 * np.eye(n) - 0.5 * np.eye(n, k=-1)
+    m[0, 0] = 1.0
+    return m
+
+
+@pytest.mark.parametrize("bad,match", [
+    (negative_but_summing_to_one, "not probability"),
+    (lambda n: np.tril(np.ones((n, n))) / np.arange(1, n + 1)[:, None] * 0.9, "not probability"),
+    (lambda n: np.roll(np.eye(n), 1, axis=1), "not causal"),
+    (lambda n: np.where(np.eye(n) > 0, np.inf, 0.0), "non-finite"),
+])
+def test_one_pass_check_names_the_problem(bad, match):
+    class Bad:
+        def matrices(self, names, ids):
+            return {name: np.broadcast_to(bad(ids.shape[1]), (ids.shape[0],) + (ids.shape[1],) * 2) for name in names}
+
+    loaded = make("gpt2")
+    with install_surrogates(loaded, Bad(), ReplacementMap.from_programs({(0, 0): "x"})):
+        with pytest.raises(SurrogateError, match=match):
+            logits(loaded.model, random_ids(loaded, 2, 6))
+
+
+class SparseBasic(CallableProgramSource):
+    """BASIC, with "previous" also offered as row-sparse matrices (a SparseProgramSource)."""
+
+    def __init__(self, shift_keys: int = 0):
+        super().__init__({"uniform": uniform, "previous": previous_token, "self": self_only})
+        self.shift_keys = shift_keys
+        self.dense_calls: list[tuple[str, ...]] = []
+
+    def sparse_matrices(self, names, ids):
+        from attnc.compiler.compiled import dense_to_sparse
+
+        dense = CallableProgramSource({"previous": previous_token}).matrices(["previous"], ids)["previous"]
+        rows = dense_to_sparse(dense, None)
+        rows = type(rows)(keys=rows.keys + self.shift_keys, weights=rows.weights)
+        return {"previous": rows, "uniform": None}
+
+    def matrices(self, names, ids):
+        self.dense_calls.append(tuple(names))
+        return super().matrices(names, ids)
+
+
+@pytest.mark.parametrize("side", ("right", "left"))
+def test_sparse_source_rows_equal_dense_source(side):
+    loaded = make("llama", impl="sdpa")
+    gen = torch.Generator().manual_seed(8)
+    rows = [torch.randint(1, len(loaded.tokenizer), (n,), generator=gen) for n in (20, 13)]
+    ids, mask, positions = _padded_batch(rows, side)
+    mapping = ReplacementMap({(0, 2): [("previous", 1.0)], (1, 1): [("previous", 0.5), ("uniform", 0.5)]})
+    with install_surrogates(loaded, BASIC, mapping):
+        dense = logits(loaded.model, ids, attention_mask=mask, position_ids=positions)
+    source = SparseBasic()
+    with install_surrogates(loaded, source, mapping):
+        sparse = logits(loaded.model, ids, attention_mask=mask, position_ids=positions)
+    assert source.dense_calls == [("uniform",), ("uniform",)], "previous must come only from sparse_matrices"
+    torch.testing.assert_close(sparse, dense, atol=ATOL, rtol=0)
+
+
+def test_sparse_source_rows_are_checked():
+    loaded = make("llama")
+    with install_surrogates(loaded, SparseBasic(shift_keys=1), ReplacementMap.from_programs({(0, 0): "previous"})):
+        with pytest.raises(SurrogateError, match="program 'previous' gave sparse keys that are not positions"):
+            logits(loaded.model, random_ids(loaded, 1, 6))

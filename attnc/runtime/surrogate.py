@@ -10,13 +10,22 @@ How it is wired (no model class is patched):
   under a new name (`attnc_surrogate_<base>`) in `AttentionInterface` /
   `AttentionMaskInterface` and switches the model to it with
   `set_attn_implementation`. The function runs the model's original
-  implementation (`base`: eager, sdpa, ...) for all heads, then overwrites the
-  outputs (and the returned attention weights, if any) of the replaced heads.
+  implementation (`base`: eager, sdpa, ...) on the heads that are not
+  replaced only (none when a whole layer is replaced; eager runs on all heads,
+  so that kept heads stay bitwise equal to stock), and fills in the replaced
+  heads' outputs (and the returned attention weights, if any: P for them).
 - A forward pre-hook on the model's base module captures `input_ids` and
   `attention_mask` of each forward, so the patched model is still called as a
   plain transformers model: `model(input_ids, attention_mask=...)`.
 - Program matrices are computed once per forward, at the first layer that
   needs them, for every program the map uses, and shared by all heads/layers.
+  One compiled pass per matrix validates it (finite, rows are distributions,
+  causal) and finds its widest row K. Narrow programs (K * SPARSE_RATIO <= n:
+  previous token, first token, ...) are kept as K (key, weight) pairs per row
+  and P @ V gathers V at those keys, O(n K d) instead of O(n^2 d); a source
+  with `sparse_matrices` (SparseProgramSource) can hand over such rows directly.
+  Heads sharing a mixture share one P @ V call (their V heads side by side).
+  Matrices are float32, like the model.
 
 Padding: each row's real tokens are found from `attention_mask` (they must be
 one contiguous run: left or right padding), rows of equal real length are
@@ -30,6 +39,7 @@ GPT-2's `reorder_and_upcast_attn` eager path is not supported.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 import weakref
@@ -37,9 +47,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Protocol, Sequence
 
+import numba
 import numpy as np
 import torch
 
+from attnc.compiler.compiled import SparseRows
 from attnc.output_rule import apply_output_rule
 from attnc.runtime.replacement import Mixture, ReplacementMap, head_name
 
@@ -48,6 +60,9 @@ IMPLEMENTATION_PREFIX = "attnc_surrogate_"
 #: Row sums of a program matrix may differ from 1 by this much.
 ROW_SUM_TOLERANCE = 1e-4
 ON_ERROR_MODES = ("fail", "neural")
+#: Base implementations always run on every head (see SurrogateHandle._attend); the
+#: others (sdpa, ...) run only on the heads that are not replaced.
+ALL_HEADS_BASES = frozenset({"eager"})
 
 
 class SurrogateError(RuntimeError):
@@ -61,6 +76,21 @@ class ProgramSource(Protocol):
         """ids: int64 [B, n] windows of real tokens (no padding).
 
         Returns name -> float [B, n, n], row-stochastic, causal (output rule applied).
+        """
+        ...
+
+
+class SparseProgramSource(ProgramSource, Protocol):
+    """A ProgramSource that can also give row-sparse matrices (optional; checked with hasattr).
+
+    The surrogate then computes P @ V by gathering V at each row's K keys,
+    O(n K d) instead of O(n^2 d), and never builds the n x n matrix.
+    """
+
+    def sparse_matrices(self, names: Sequence[str], ids: np.ndarray) -> dict[str, SparseRows | None]:
+        """ids: int64 [B, n] windows. Returns name -> SparseRows (keys int [B, n, K] with
+        key <= row wherever the weight is non-zero, weights float [B, n, K] >= 0, rows
+        summing to 1), or None (or no entry) for a program given only densely by `matrices`.
         """
         ...
 
@@ -102,8 +132,144 @@ class ProgramFailure:
     message: str
 
 
-def _check_matrices(got: Mapping[str, np.ndarray], names: Sequence[str], batch: int, n: int) -> dict[str, np.ndarray]:
-    """Validate a ProgramSource result; raise SurrogateError naming the first bad program."""
+#: A program's heads use the sparse P @ V (gather V at each row's K keys) when
+#: its largest row support K satisfies K * SPARSE_RATIO <= the sequence length.
+SPARSE_RATIO = 8
+_PROBLEMS = {
+    1: "non-finite values",
+    2: "rows that are not probability distributions",
+    3: "weight on future positions (not causal)",
+}
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A validated result for a batch of b windows of n tokens: a dense matrix
+    [b, n, n] or sparse rows [b, n, K], and its largest row support (K bounds it)."""
+
+    matrix: np.ndarray | None
+    support: int
+    sparse: SparseRows | None = None
+
+    def dense(self) -> np.ndarray:
+        return self.sparse.to_dense() if self.matrix is None else self.matrix
+
+
+def _check_sparse(got: object, name: str, batch: int, n: int, tolerance: float = ROW_SUM_TOLERANCE) -> _Checked:
+    """Validate SparseRows from `sparse_matrices` (O(n K)); raise SurrogateError naming the program."""
+    keys, weights = np.asarray(getattr(got, "keys", None)), np.asarray(getattr(got, "weights", None))
+    if keys.ndim != 3 or keys.shape[:2] != (batch, n) or weights.shape != keys.shape:
+        raise SurrogateError(f"program {name!r} gave sparse rows of shapes {keys.shape} / {weights.shape}, "
+                             f"expected keys and weights [{batch}, {n}, K]")
+    if not np.issubdtype(keys.dtype, np.integer) or (keys.size and (keys.min() < 0 or keys.max() >= n)):
+        raise SurrogateError(f"program {name!r} gave sparse keys that are not positions 0..{n - 1}")
+    weights = weights.astype(np.float32, copy=False)
+    if not np.isfinite(weights).all():
+        raise SurrogateError(f"program {name!r} gave {_PROBLEMS[1]}")
+    if (weights < 0).any() or (n and np.abs(weights.sum(axis=-1, dtype=np.float64) - 1.0).max() > tolerance):
+        raise SurrogateError(f"program {name!r} gave {_PROBLEMS[2]}")
+    if ((weights != 0) & (keys > np.arange(n)[None, :, None])).any():
+        raise SurrogateError(f"program {name!r} gave {_PROBLEMS[3]}")
+    return _Checked(None, keys.shape[2], SparseRows(keys.astype(np.int64), weights))
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan_matrices(m, tolerance):  # pragma: no cover - compiled by numba
+    """One pass over float [b, n, n]: (problem code, largest row support).
+
+    Codes by priority: 1 non-finite, 2 a row that is not a distribution
+    (negative entry, or sum off 1 by more than `tolerance`), 3 a non-zero
+    entry above the diagonal; 0 when valid.
+    """
+    batch, n, _ = m.shape
+    nonfinite = False
+    not_distribution = False
+    not_causal = False
+    support = 0
+    for b in range(batch):
+        for i in range(n):
+            total = 0.0
+            count = 0
+            for j in range(n):
+                x = m[b, i, j]
+                if not np.isfinite(x):
+                    nonfinite = True
+                elif x != 0.0:
+                    if x < 0.0:
+                        not_distribution = True
+                    if j > i:
+                        not_causal = True
+                    total += x
+                    count += 1
+            if abs(total - 1.0) > tolerance:
+                not_distribution = True
+            if count > support:
+                support = count
+    if nonfinite:
+        return 1, 0
+    if not_distribution:
+        return 2, 0
+    if not_causal:
+        return 3, 0
+    return 0, support
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_sparse(m, rows, starts, keys, weights):  # pragma: no cover - compiled by numba
+    """Write the non-zeros of validated causal m [k, n, n] (window k -> batch row rows[k],
+    offset starts[k]) into keys/weights [B, L, K]; unused slots keep weight 0."""
+    windows, n, _ = m.shape
+    width = keys.shape[2]
+    for k in range(windows):
+        b = rows[k]
+        s = starts[k]
+        for i in range(n):
+            r = 0
+            for j in range(i + 1):
+                x = m[k, i, j]
+                if x != 0.0:
+                    keys[b, s + i, r] = s + j
+                    weights[b, s + i, r] = x
+                    r += 1
+            while r < width:
+                keys[b, s + i, r] = s + i
+                weights[b, s + i, r] = 0.0
+                r += 1
+
+
+@dataclass
+class _ProgramRows:
+    """One program's matrices for a whole (padded) batch, on the model's device.
+
+    Either dense float32 [B, L, L], or sparse: `keys` int64 [B, L, K] and
+    `weights` float32 [B, L, K] (row i of window b puts weights[b, i, r] on key
+    keys[b, i, r]; unused slots have weight 0). Padded rows attend to themselves.
+    """
+
+    dense: torch.Tensor | None = None
+    keys: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
+
+    @property
+    def sparse(self) -> bool:
+        return self.dense is None
+
+    def to_dense(self) -> torch.Tensor:
+        """The dense float32 [B, L, L] form (built from the sparse one on each call)."""
+        if self.dense is None:
+            batch, length, _ = self.keys.shape
+            dense = self.weights.new_zeros((batch, length, length))
+            dense.scatter_add_(2, self.keys, self.weights)
+            return dense
+        return self.dense
+
+
+def _check_matrices(got: Mapping[str, np.ndarray], names: Sequence[str], batch: int, n: int) -> dict[str, _Checked]:
+    """Validate a ProgramSource result in one pass per matrix; raise SurrogateError naming the first bad program.
+
+    Returns name -> (matrix, its largest row support), the support deciding whether
+    the program's heads use the sparse P @ V.
+    """
     out = {}
     for name in names:
         if name not in got:
@@ -111,13 +277,13 @@ def _check_matrices(got: Mapping[str, np.ndarray], names: Sequence[str], batch: 
         m = np.asarray(got[name])
         if m.shape != (batch, n, n):
             raise SurrogateError(f"program {name!r} gave shape {m.shape}, expected {(batch, n, n)}")
-        if not np.isfinite(m).all():
-            raise SurrogateError(f"program {name!r} gave non-finite values")
-        if n and (np.abs(m.sum(axis=-1) - 1.0).max() > ROW_SUM_TOLERANCE or (m < 0).any()):
-            raise SurrogateError(f"program {name!r} gave rows that are not probability distributions")
-        if n > 1 and np.abs(np.triu(m, k=1)).max() > 0:
-            raise SurrogateError(f"program {name!r} gave weight on future positions (not causal)")
-        out[name] = m
+        if m.dtype not in (np.float32, np.float64):
+            m = m.astype(np.float64)
+        m = np.ascontiguousarray(m)
+        problem, support = _scan_matrices(m, ROW_SUM_TOLERANCE)
+        if problem:
+            raise SurrogateError(f"program {name!r} gave {_PROBLEMS[problem]}")
+        out[name] = _Checked(m, int(support))
     return out
 
 
@@ -147,8 +313,108 @@ class _ForwardState:
     index: int
     ids: torch.Tensor
     mask: torch.Tensor | None
-    matrices: dict[str, torch.Tensor] | None = None
+    programs: dict[str, _ProgramRows] | None = None
     failed: dict[str, set[int]] = field(default_factory=dict)
+
+
+class _KeyValueGroupsOverride:
+    """Stands for an attention module with another `num_key_value_groups` (all else delegated)."""
+
+    def __init__(self, module: torch.nn.Module, groups: int):
+        self._module = module
+        self.num_key_value_groups = groups
+
+    def __getattr__(self, name: str):
+        return getattr(self._module, name)
+
+
+def _attention_on_heads(base: Callable, module, query, key, value, attention_mask, heads: list[int],
+                        groups: int, kwargs: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The base attention on query heads `heads` only: (out [B, L, len(heads), d], weights or None).
+
+    With grouped-query attention, when `heads` are whole groups their key/value
+    heads are passed as they are; otherwise each query head gets its own copy of
+    its key/value head and the base function sees `num_key_value_groups == 1`.
+    """
+    if len(heads) == query.shape[1]:
+        return base(module, query, key, value, attention_mask, **kwargs)
+    q_index, kv_index, whole_groups = _head_selection(tuple(heads), groups, str(query.device))
+    q = query.index_select(1, q_index)
+    k, v = key.index_select(1, kv_index), value.index_select(1, kv_index)
+    return base(module if whole_groups else _KeyValueGroupsOverride(module, 1), q, k, v, attention_mask, **kwargs)
+
+
+@functools.lru_cache(maxsize=1024)
+def _head_selection(heads: tuple[int, ...], groups: int, device: str) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """(query head index, key/value head index, whether `heads` are whole key/value groups)."""
+    kv_heads = sorted({h // groups for h in heads})
+    whole_groups = groups == 1 or len(heads) == len(kv_heads) * groups
+    kv = kv_heads if whole_groups else [h // groups for h in heads]
+    with torch.inference_mode(False):  # cached: usable with and without inference mode
+        return torch.tensor(heads, device=device), torch.tensor(kv, device=device), whole_groups
+
+
+def _group_by_mixture(heads: Sequence[tuple[int, Mixture]]) -> dict[Mixture, list[int]]:
+    """mixture -> the heads using it (one P @ V call serves them all)."""
+    out: dict[Mixture, list[int]] = {}
+    for head, mixture in heads:
+        out.setdefault(mixture, []).append(head)
+    return out
+
+
+def _sparse_matmul(keys: torch.Tensor, weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Row-sparse P @ values: keys/weights [B, L, K], values [B, L, c] -> [B, L, c], O(L K c)."""
+    batch, length, width = keys.shape
+    rows = torch.arange(batch, device=values.device)[:, None, None]
+    gathered = values[rows, keys]  # [B, L, K, c]
+    if width == 1:
+        return gathered[:, :, 0] * weights
+    if width <= 4:  # a few multiply-adds beat B*L tiny matmuls
+        out = gathered[:, :, 0] * weights[:, :, :1]
+        for r in range(1, width):
+            out += gathered[:, :, r] * weights[:, :, r:r + 1]
+        return out
+    return torch.matmul(weights.unsqueeze(2), gathered).squeeze(2)
+
+
+def _program_rows(name: str, parts: list[tuple[list[int], dict[str, _Checked]]], spans: list[tuple[int, int]],
+                  batch: int, length: int, device) -> _ProgramRows:
+    """Place one program's per-length results at each row's offset, sparse when its rows are narrow."""
+    support = max([1] + [got[name].support for _, got in parts])
+    if support * SPARSE_RATIO <= length:
+        keys = np.zeros((batch, length, support), dtype=np.int64)
+        weights = np.zeros((batch, length, support), dtype=np.float32)
+        keys[:] = np.arange(length)[None, :, None]
+        weights[:, :, 0] = 1.0  # padded rows attend to themselves; real rows are overwritten
+        for rows, got in parts:
+            starts = np.array([spans[b][0] for b in rows], dtype=np.int64)
+            part = got[name]
+            if part.sparse is None:
+                _fill_sparse(part.matrix, np.asarray(rows, dtype=np.int64), starts, keys, weights)
+                continue
+            width = part.sparse.keys.shape[2]
+            for k, b in enumerate(rows):
+                start, stop = spans[b]
+                keys[b, start:stop, :width] = part.sparse.keys[k] + start
+                weights[b, start:stop, :width] = part.sparse.weights[k]
+                weights[b, start:stop, width:] = 0.0  # keys there stay the row itself
+        return _ProgramRows(keys=torch.from_numpy(keys).to(device), weights=torch.from_numpy(weights).to(device))
+    if len(parts) == 1 and len(parts[0][0]) == batch and parts[0][1][name].matrix.shape[1] == length:
+        rows, got = parts[0]
+        dense = got[name].dense().astype(np.float32, copy=False)
+        if rows != list(range(batch)):
+            dense = dense[np.argsort(rows)]
+        return _ProgramRows(dense=torch.from_numpy(np.ascontiguousarray(dense)).to(device))
+    full = np.zeros((batch, length, length), dtype=np.float32)
+    for b, (start, stop) in enumerate(spans):
+        pad = np.r_[0:start, stop:length]
+        full[b, pad, pad] = 1.0
+    for rows, got in parts:
+        matrix = got[name].dense()
+        for k, b in enumerate(rows):
+            start, stop = spans[b]
+            full[b, start:stop, start:stop] = matrix[k]
+    return _ProgramRows(dense=torch.from_numpy(full).to(device))
 
 
 #: attention module -> the handle that owns it (modules are only weakly held).
@@ -315,10 +581,10 @@ class SurrogateHandle:
 
     # -- per forward ----------------------------------------------------------------
     def _attend(self, module, query, key, value, attention_mask, **kwargs):
-        out, weights = self._base_fns[id(module)](module, query, key, value, attention_mask, **kwargs)
         heads = self._by_layer.get(module.layer_idx)
+        base = self._base_fns[id(module)]
         if not heads:
-            return out, weights
+            return base(module, query, key, value, attention_mask, **kwargs)
         state = self._state
         if state is None:
             raise SurrogateError("surrogate heads need input_ids: call the model with input_ids (not inputs_embeds)")
@@ -328,75 +594,137 @@ class SurrogateHandle:
                 f"surrogates support full-sequence forwards only (query {query.shape[2]}, keys {key.shape[2]}, "
                 f"ids {length}); pass use_cache=False and no past_key_values"
             )
-        if state.matrices is None:
+        if state.programs is None:
             self._compute_matrices(state, device=value.device)
-        groups = query.shape[1] // value.shape[1]
-        out = out.clone()
-        if weights is not None:
-            weights = weights.clone()
-        for head, mixture in heads:
-            stock_rows = sorted(set().union(*(state.failed.get(name, set()) for name, _ in mixture)))
+        n_heads = query.shape[1]
+        groups = n_heads // value.shape[1]
+        replaced = [h for h, _ in heads]
+        stock_rows = {
+            h: sorted(set().union(*(state.failed.get(name, set()) for name, _ in mixture))) for h, mixture in heads
+        }
+        for h, mixture in heads:
             for name, _ in mixture:
                 if state.failed.get(name):
-                    self.fallbacks[(name, head_name(module.layer_idx, head))] += len(state.failed[name])
-            p = self._mixture(state, mixture).to(value.dtype)
-            head_out = torch.matmul(p, value[:, head // groups])
-            if stock_rows:
-                keep = torch.ones(batch, dtype=torch.bool, device=out.device)
-                keep[stock_rows] = False
-                head_out = torch.where(keep[:, None, None], head_out, out[:, :, head])
-            out[:, :, head] = head_out.to(out.dtype)
-            if weights is not None:
-                if stock_rows:
-                    p = torch.where(keep[:, None, None], p, weights[:, head])
-                weights[:, head] = p.to(weights.dtype)
+                    self.fallbacks[(name, head_name(module.layer_idx, h))] += len(state.failed[name])
+        # Stock attention runs only on the heads it is needed for: the kept ones, plus
+        # replaced ones whose program failed on some window (on_program_error="neural").
+        # Eager runs on all heads: its batched matmuls round differently for a subset
+        # of heads, and eager is the bitwise reference (kept heads equal stock exactly).
+        if self.base in ALL_HEADS_BASES:
+            stock_heads = list(range(n_heads))
+        else:
+            stock_heads = sorted(set(range(n_heads)) - set(replaced) | {h for h, r in stock_rows.items() if r})
+        stock_out, stock_weights = (None, None)
+        if stock_heads:
+            stock_out, stock_weights = _attention_on_heads(base, module, query, key, value, attention_mask,
+                                                           stock_heads, groups, kwargs)
+        want_weights = stock_weights is not None  # eager gives weights (and runs on every head), sdpa none
+        if len(stock_heads) == n_heads:
+            out = stock_out.contiguous()  # the base's own new tensor: its replaced heads are overwritten in place
+        else:
+            out = query.new_empty((batch, length, n_heads, value.shape[-1]))
+            if stock_heads:
+                out[:, :, stock_heads] = stock_out
+        weights = None
+        if want_weights:
+            weights = query.new_empty((batch, n_heads, length, length))
+            if stock_heads:
+                weights[:, stock_heads] = stock_weights
+        position = {h: k for k, h in enumerate(stock_heads)}
+        for mixture, group in _group_by_mixture(heads).items():
+            kv = [h // groups for h in group]
+            head_out = self._apply_mixture(state, mixture, value, kv)  # [B, L, len(group), d]
+            p = self._mixture_dense(state, mixture) if want_weights else None
+            for k, h in enumerate(group):
+                this = head_out[:, :, k]
+                if stock_rows[h]:
+                    keep = torch.ones(batch, dtype=torch.bool, device=out.device)
+                    keep[stock_rows[h]] = False
+                    this = torch.where(keep[:, None, None], this, stock_out[:, :, position[h]])
+                out[:, :, h] = this.to(out.dtype)
+                if weights is not None:
+                    ph = p
+                    if stock_rows[h]:
+                        ph = torch.where(keep[:, None, None], p.to(weights.dtype), stock_weights[:, position[h]])
+                    weights[:, h] = ph.to(weights.dtype)
         return out, weights
 
     @staticmethod
-    def _mixture(state: _ForwardState, mixture: Mixture) -> torch.Tensor:
+    def _mixture_dense(state: _ForwardState, mixture: Mixture) -> torch.Tensor:
         (first, w0), *rest = mixture
-        p = state.matrices[first] * w0 if rest else state.matrices[first]
+        p = state.programs[first].to_dense()
+        p = p * w0 if rest else p
         for name, w in rest:
-            p = p + w * state.matrices[name]
+            p = p + w * state.programs[name].to_dense()
         return p
+
+    def _apply_mixture(self, state: _ForwardState, mixture: Mixture, value: torch.Tensor,
+                       kv: list[int]) -> torch.Tensor:
+        """P @ V for the heads of one mixture at once: value [B, KV, L, d] -> [B, L, len(kv), d]."""
+        batch, _, length, dim = value.shape
+        if len(kv) == 1:
+            values = value[:, kv[0]]  # a view, [B, L, d]
+        else:
+            values = value[:, kv].transpose(1, 2).reshape(batch, length, len(kv) * dim)  # [B, L, h*d]
+        rows = [state.programs[name] for name, _ in mixture]
+        if all(r.sparse for r in rows):
+            if len(rows) == 1:
+                keys, weights = rows[0].keys, rows[0].weights
+            else:
+                keys = torch.cat([r.keys for r in rows], dim=2)
+                weights = torch.cat([r.weights * w for r, (_, w) in zip(rows, mixture)], dim=2)
+            out = _sparse_matmul(keys, weights.to(value.dtype), values)
+        else:
+            out = torch.matmul(self._mixture_dense(state, mixture).to(value.dtype), values)
+        return out.view(batch, length, len(kv), dim)
 
     def _compute_matrices(self, state: _ForwardState, device) -> None:
         ids = state.ids.detach().cpu().numpy().astype(np.int64)
         mask = None if state.mask is None else state.mask.detach().cpu().numpy().astype(bool)
         batch, length = ids.shape
         spans = _real_spans(mask, batch, length)
-        full = {name: np.zeros((batch, length, length), dtype=np.float32) for name in self._names}
         by_len: dict[int, list[int]] = {}
         for b, (start, stop) in enumerate(spans):
             by_len.setdefault(stop - start, []).append(b)
-            pad = np.r_[0:start, stop:length]
-            for m in full.values():
-                m[b, pad, pad] = 1.0
+        parts: list[tuple[list[int], dict[str, _Checked]]] = []
         for n, rows in by_len.items():
             if n == 0:
                 continue
             windows = np.stack([ids[b, spans[b][0]:spans[b][1]] for b in rows])
-            got = self._call_source(state, windows, rows)
-            for name, m in got.items():
-                for k, b in enumerate(rows):
-                    start, stop = spans[b]
-                    full[name][b, start:stop, start:stop] = m[k]
-        state.matrices = {name: torch.from_numpy(m).to(device) for name, m in full.items()}
+            parts.append((rows, self._call_source(state, windows, rows)))
+        state.programs = {
+            name: _program_rows(name, parts, spans, batch, length, device) for name in self._names
+        }
 
-    def _call_source(self, state: _ForwardState, windows: np.ndarray, rows: list[int]) -> dict[str, np.ndarray]:
+    def _call_source(self, state: _ForwardState, windows: np.ndarray, rows: list[int]) -> dict[str, _Checked]:
         """Matrices for `windows` (one batch call); on failure, isolate and handle each (program, window)."""
         batch, n = windows.shape
+        sparse_source = getattr(self.source, "sparse_matrices", None)
+        got_sparse: dict = {}
         try:
-            return _check_matrices(self.source.matrices(self._names, windows), self._names, batch, n)
-        except Exception as batch_error:  # isolated below: each failure is raised or counted
+            if sparse_source is not None:
+                got_sparse = sparse_source(self._names, windows)
+        except Exception as batch_error:  # isolated below (per program and window, densely)
             first_error = batch_error
+        else:
+            # A malformed sparse result is a source bug, not a program failure: raised as is.
+            checked = {name: _check_sparse(rows_of, name, batch, n)
+                       for name, rows_of in got_sparse.items() if rows_of is not None and name in self._heads_of}
+            dense_names = [name for name in self._names if name not in checked]
+            try:
+                if dense_names:
+                    got = self.source.matrices(dense_names, windows)
+                    checked.update(_check_matrices(got, dense_names, batch, n))
+                return checked
+            except Exception as batch_error:  # isolated below: each failure is raised or counted
+                first_error = batch_error
         out = {name: np.eye(n, dtype=np.float32)[None].repeat(batch, axis=0) for name in self._names}
         isolated = 0
         for name in self._names:
             for k, b in enumerate(rows):
                 try:
                     got = _check_matrices(self.source.matrices([name], windows[k:k + 1]), [name], 1, n)
-                    out[name][k] = got[name][0]
+                    out[name][k] = got[name].matrix[0]
                 except Exception as exc:  # raised (fail) or recorded in failures/fallbacks (neural)
                     isolated += 1
                     self._program_failed(state, name, b, windows[k], exc)
@@ -404,7 +732,7 @@ class SurrogateHandle:
             raise SurrogateError(
                 f"program source failed on a batch of {batch} windows but on none alone: {first_error}"
             ) from first_error
-        return out
+        return {name: _Checked(m, int(_scan_matrices(m, ROW_SUM_TOLERANCE)[1])) for name, m in out.items()}
 
     def _program_failed(self, state: _ForwardState, name: str, row: int, window: np.ndarray, exc: Exception) -> None:
         heads = self._heads_of[name]
