@@ -61,3 +61,24 @@ def test_score_refuses_bad_input_before_work(workdir, capsys):
             "--lib", str(workdir / "lib"), "--out", str(workdir / "x.npz")]
     assert main(args) == 2
     assert "window" in capsys.readouterr().err.lower()
+
+
+def test_score_from_an_attention_store_matches_scoring_from_the_model(workdir, capsys):
+    model, corpus = str(workdir / "model"), str(workdir / "corpus.txt")
+    assert main(["score", "--model", model, "--corpus", corpus, "--window", "16", "--lib", str(workdir / "lib"),
+                 "--out", str(workdir / "direct.npz")]) == 0
+    assert main(["extract", "--model", model, "--corpus", corpus, "--window", "16", "--out", str(workdir / "store"),
+                 "--no-progress"]) == 0
+    assert main(["score", "--model", model, "--store", str(workdir / "store"), "--lib", str(workdir / "lib"),
+                 "--out", str(workdir / "stored.npz")]) == 0
+    capsys.readouterr()
+    direct, stored = ScoreTable.load(workdir / "direct.npz"), ScoreTable.load(workdir / "stored.npz")
+    assert stored.heads == direct.heads and stored.programs == direct.programs
+    assert (stored.n_windows_fit, stored.n_windows_heldout) == (direct.n_windows_fit, direct.n_windows_heldout)
+    # the store keeps attention as float16, so IoUs agree to float16 precision, not exactly
+    np.testing.assert_allclose(stored.iou_fit, direct.iou_fit, atol=2e-3)
+    np.testing.assert_allclose(stored.iou_heldout, direct.iou_heldout, atol=2e-3)
+
+    assert main(["score", "--model", model, "--store", str(workdir / "store"), "--corpus", corpus,
+                 "--lib", str(workdir / "lib"), "--out", str(workdir / "x.npz")]) == 2
+    assert "either --corpus" in capsys.readouterr().err

@@ -18,7 +18,10 @@ def register(subparsers) -> None:
                     "with the paper's IoU, on the fit and the held-out windows. Writes an .npz table "
                     "(and a CSV with --csv).",
     )
-    add_corpus_arguments(parser)
+    add_corpus_arguments(parser, corpus_required=False)
+    parser.add_argument("--store", type=Path, default=None,
+                        help="score against an attention store written by `attnc extract` instead of running "
+                             "the model over --corpus (the model is then only used for its tokenizer)")
     parser.add_argument("--lib", required=True, type=Path, help="library directory written by `attnc compile`")
     parser.add_argument("--heads", default=None, help="heads as layer.head, comma separated (also L.* and all); default all")
     parser.add_argument("--out", required=True, type=Path, help="score table to write (.npz)")
@@ -30,18 +33,35 @@ def register(subparsers) -> None:
 def handle(args: argparse.Namespace) -> int:
     from attnc.runtime.heads import head_name, parse_heads
     from attnc.runtime.library import load_library
-    from attnc.study.score_run import model_attention_batches, score_library
+    from attnc.study.score_run import (model_attention_batches, score_library, store_attention_batches,
+                                       store_heldout_mask)
 
     try:
+        if (args.store is None) == (args.corpus is None):
+            raise ValueError("give either --corpus (run the model over its windows) or --store (recorded attention)")
         library = load_library(args.lib)  # verify before the model loads
         if not library.names:
             raise ValueError(f"{args.lib}: the library has no valid program")
-        corpus, loaded, windows = load_model_and_windows(args)
-        library.vocab = loaded.vocab
-        heads = (parse_heads(args.heads, n_layers=loaded.n_layers, n_heads=loaded.n_heads) if args.heads
-                 else [(layer, head) for layer in range(loaded.n_layers) for head in range(loaded.n_heads)])
-        batches = model_attention_batches(loaded, windows.ids, heads=heads, batch_size=args.batch_size)
-        run = score_library(batches, library.programs, loaded.vocab, [head_name(*h) for h in heads], windows.split)
+        if args.store is not None:
+            from attnc.runtime.models import load_model
+            from attnc.runtime.store import AttentionStore
+
+            store = AttentionStore.open(args.store)
+            if args.heads:
+                raise ValueError("--heads selects heads to run the model for; a store scores the heads it holds")
+            loaded = load_model(args.model)
+            if store.meta.get("model") != loaded.name:
+                raise ValueError(f"{args.store} holds attention of {store.meta.get('model')!r}, not of "
+                                 f"{loaded.name!r}: pass that model with --model (its tokenizer decodes the windows)")
+            heads = store.heads
+            batches, heldout = store_attention_batches(store), store_heldout_mask(store)
+        else:
+            corpus, loaded, windows = load_model_and_windows(args)
+            heads = (parse_heads(args.heads, n_layers=loaded.n_layers, n_heads=loaded.n_heads) if args.heads
+                     else [(layer, head) for layer in range(loaded.n_layers) for head in range(loaded.n_heads)])
+            batches = model_attention_batches(loaded, windows.ids, heads=heads, batch_size=args.batch_size)
+            heldout = windows.split
+        run = score_library(batches, library.programs, loaded.vocab, [head_name(*h) for h in heads], heldout)
     except user_errors() as error:
         print(f"attnc score: error: {error}", file=sys.stderr)
         return 2
@@ -52,7 +72,8 @@ def handle(args: argparse.Namespace) -> int:
     summary = {
         "scores": str(args.out),
         "model": loaded.name,
-        "corpus": str(args.corpus),
+        "corpus": str(args.corpus) if args.corpus else None,
+        "store": str(args.store) if args.store else None,
         "window": args.window,
         "n_programs": len(run.table.programs),
         "n_heads": len(run.table.heads),
