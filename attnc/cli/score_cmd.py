@@ -33,8 +33,8 @@ def register(subparsers) -> None:
 def handle(args: argparse.Namespace) -> int:
     from attnc.runtime.heads import head_name, parse_heads
     from attnc.runtime.library import load_library
-    from attnc.study.score_run import (model_attention_batches, score_library, store_attention_batches,
-                                       store_heldout_mask)
+    from attnc.study.mixture_run import store_heldout_by_window
+    from attnc.study.score_run import model_attention_batches, score_library, store_attention_batches
 
     try:
         if (args.store is None) == (args.corpus is None):
@@ -54,7 +54,7 @@ def handle(args: argparse.Namespace) -> int:
                 raise ValueError(f"{args.store} holds attention of {store.meta.get('model')!r}, not of "
                                  f"{loaded.name!r}: pass that model with --model (its tokenizer decodes the windows)")
             heads = store.heads
-            batches, heldout = store_attention_batches(store), store_heldout_mask(store)
+            batches, heldout = store_attention_batches(store), store_heldout_by_window(store)
         else:
             corpus, loaded, windows = load_model_and_windows(args)
             heads = (parse_heads(args.heads, n_layers=loaded.n_layers, n_heads=loaded.n_heads) if args.heads

@@ -147,18 +147,3 @@ def store_attention_batches(store) -> Iterator[tuple[np.ndarray, np.ndarray, np.
     """Attention batches read back from an attention store (`attnc extract`), shard by shard."""
     yield from store.iter_windows()
 
-
-def store_heldout_mask(store) -> np.ndarray:
-    """Held-out flag per window index, from the split recorded in the store's meta.json.
-
-    Raises:
-        ValueError: the store does not record its windows' split.
-    """
-    info = store.meta.get("windows") or {}
-    if "heldout_indices" not in info:
-        raise ValueError(f"{store.directory}: the store does not record its fit/held-out split; "
-                         "re-extract it with `attnc extract` (which records it)")
-    size = int(max(int(store.window_indices.max()) + 1, int(info.get("n_windows", 0))))
-    mask = np.zeros(size, dtype=bool)
-    mask[np.asarray(info["heldout_indices"], dtype=np.int64)] = True
-    return mask
