@@ -12,24 +12,21 @@ import json
 import sys
 from pathlib import Path
 
+from attnc.cli.corpus_args import add_corpus_arguments, add_model_arguments, load_model_and_windows
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("eval", help="perplexity or QA accuracy, stock or with program heads")
     commands = parser.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
 
     ppl = commands.add_parser("ppl", help="token-weighted perplexity on corpus windows")
+    add_corpus_arguments(ppl)
     _common(ppl)
-    ppl.add_argument("--corpus", required=True, help="text/jsonl file or directory")
-    ppl.add_argument("--window", type=int, default=128, help="tokens per window (default 128)")
-    ppl.add_argument("--mode", choices=("fixed", "sentence"), default="fixed", help="how windows are cut")
-    ppl.add_argument("--max-windows", type=int, default=None,
-                     help="cut only the first K windows of the corpus (before the split, as other commands do)")
     ppl.add_argument("--split", choices=("heldout", "fit", "all"), default="heldout", help="windows to evaluate")
-    ppl.add_argument("--heldout-fraction", type=float, default=0.5, help="share of windows held out (default 0.5)")
-    ppl.add_argument("--seed", type=int, default=0, help="seed of the fit/held-out split")
     ppl.set_defaults(func=run_ppl)
 
     qa = commands.add_parser("qa", help="multiple-choice accuracy (PIQA, SocialIQA)")
+    add_model_arguments(qa)
     _common(qa)
     qa.add_argument("--task", choices=("piqa", "socialiqa"), required=True)
     qa.add_argument("--data", required=True, help="the task's jsonl file")
@@ -38,7 +35,6 @@ def register(subparsers) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="smollm2-135m", help="model name or path (default smollm2-135m)")
     parser.add_argument("--fits", help="fits.json: heads to replace by programs (needs --lib)")
     parser.add_argument("--lib", help="compiled program library directory")
     parser.add_argument("--heads", help="replace only these heads, e.g. 0.1,3.7 (default: all in --fits)")
@@ -47,7 +43,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="a failing program stops the run (fail) or its head uses stock attention (neural)")
     parser.add_argument("--attn", choices=("sdpa", "eager"), default="sdpa",
                         help="stock attention implementation the model runs (and surrogates wrap); default sdpa")
-    parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -102,18 +97,11 @@ def _surrogate_record(handle) -> dict:
 
 
 def run_ppl(args) -> int:
-    from attnc.runtime.corpus import check_window_fits, make_windows, read_corpus
-    from attnc.runtime.models import load_model
+    from attnc.cli.corpus_args import user_errors
     from attnc.runtime.perplexity import perplexity
 
     try:
-        loaded = load_model(args.model, attn_implementation=args.attn)
-        check_window_fits(args.window, loaded)
-        corpus = read_corpus(args.corpus)
-        windows = make_windows(
-            corpus, loaded.tokenizer, window=args.window, mode=args.mode,
-            heldout_fraction=args.heldout_fraction, seed=args.seed, max_windows=args.max_windows,
-        )
+        _, loaded, windows = load_model_and_windows(args, attn_implementation=args.attn)
         ids = windows.ids[windows.indices(args.split)]
         if len(ids) == 0:
             raise _UsageError(f"the {args.split} split has no windows; change --heldout-fraction or --split")
@@ -123,7 +111,7 @@ def run_ppl(args) -> int:
         finally:
             if handle is not None:
                 handle.remove()
-    except (_UsageError, OSError, ValueError, RuntimeError) as error:
+    except (_UsageError, OSError, RuntimeError, *user_errors()) as error:
         print(f"attnc eval ppl: {error}", file=sys.stderr)
         return 1
     record = {

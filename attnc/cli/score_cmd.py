@@ -31,7 +31,7 @@ def register(subparsers) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from attnc.runtime.heads import head_name, parse_heads
+    from attnc.runtime.heads import all_heads, head_name, parse_heads
     from attnc.runtime.library import load_library
     from attnc.study.mixture_run import store_heldout_by_window
     from attnc.study.score_run import model_attention_batches, score_library, store_attention_batches
@@ -58,7 +58,7 @@ def handle(args: argparse.Namespace) -> int:
         else:
             corpus, loaded, windows = load_model_and_windows(args)
             heads = (parse_heads(args.heads, n_layers=loaded.n_layers, n_heads=loaded.n_heads) if args.heads
-                     else [(layer, head) for layer in range(loaded.n_layers) for head in range(loaded.n_heads)])
+                     else all_heads(loaded.n_layers, loaded.n_heads))
             batches = model_attention_batches(loaded, windows.ids, heads=heads, batch_size=args.batch_size)
             heldout = windows.split
         run = score_library(batches, library.programs, loaded.vocab, [head_name(*h) for h in heads], heldout)

@@ -70,11 +70,11 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _heads(args, loaded):
-    from attnc.runtime.heads import parse_heads
+    from attnc.runtime.heads import all_heads, parse_heads
 
     if args.heads:
         return parse_heads(args.heads, n_layers=loaded.n_layers, n_heads=loaded.n_heads)
-    return [(layer, head) for layer in range(loaded.n_layers) for head in range(loaded.n_heads)]
+    return all_heads(loaded.n_layers, loaded.n_heads)
 
 
 def _llm_config(args):

@@ -55,15 +55,7 @@ def _lookup(values, errors, token):
 
 @njit(**_JIT)
 def _row_normalize(out):
-    n = out.shape[0]
-    res = np.empty_like(out)
-    for i in range(n):
-        s = 0.0
-        for j in range(out.shape[1]):
-            s += out[i, j]
-        for j in range(out.shape[1]):
-            res[i, j] = out[i, j] / s if s != 0.0 else np.nan
-    return res
+    return _row_normalize_inplace(out.copy())
 
 
 @njit(**_JIT)

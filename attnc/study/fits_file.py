@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from attnc.runtime.replacement import FITS_FORMAT as FORMAT  # one definition of the format tag
 from attnc.study.fitting import MixtureFit, SingleFit
 
-FORMAT = "attnc-fits/1"
 _HEAD = re.compile(r"^\d+\.\d+$")
 _WEIGHT_SUM_TOL = 1e-6
 

@@ -18,6 +18,7 @@ from typing import Iterable, Mapping, Sequence, Union
 import numpy as np
 
 from attnc.compiler import SparseRows
+from attnc.runtime.heads import all_heads, head_name
 from attnc.study.iou import prepare_attention, row_iou_sums_dense, row_iou_sums_sparse
 
 __all__ = ["ProgramBatch", "ScoreAccumulator", "ScoreTable", "SparseRows", "accumulate_scores", "head_names",
@@ -161,7 +162,7 @@ def accumulate_scores(
 
 def head_names(n_layers: int, n_heads: int) -> list[str]:
     """Head names "layer.head", zero-based, layer-major."""
-    return [f"{layer}.{head}" for layer in range(n_layers) for head in range(n_heads)]
+    return [head_name(layer, head) for layer, head in all_heads(n_layers, n_heads)]
 
 
 @dataclass
