@@ -33,9 +33,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from benchmarks.heads_bench import DEFAULT_PROGRAMS, PROGRAMS_DIR, TINY_MODELS, corpus_ids
+from benchmarks.heads_bench import DEFAULT_PROGRAMS, PROGRAMS_DIR, corpus_ids
 from benchmarks.machine import describe_machine, machine_line
-from benchmarks.records import add_common_options, apply_threads, cuda_skip, emit, median, table_stream
+from benchmarks.records import add_common_options, bench_model, emit, median, start
 
 
 #: Programs of the --quick slice (the starter library takes ~30 s to compile cold).
@@ -192,19 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args(argv)
-    apply_threads(args.threads)
-    stream = table_stream(args.json)
-    skipped = cuda_skip(args.device)
+    stream, skipped = start(args, "anchor")
     if skipped:
-        print(skipped, file=stream)
-        emit({"bench": "anchor", "device": args.device, "skipped": skipped, "machine": describe_machine()}, args)
         return 0
-    from attnc.runtime.models import load_model, tiny_model
-
-    if args.model in TINY_MODELS:
-        loaded = tiny_model(args.model.removeprefix("tiny-"), attn_implementation="eager")
-    else:
-        loaded = load_model(args.model, attn_implementation="eager")
+    loaded = bench_model(args.model, "eager")
     if args.quick:
         args.window, args.windows, args.anchor_programs, args.anchor_heads, args.reps = 16, 2, 2, 2, 1
         args.programs = args.programs or ",".join(QUICK_PROGRAMS)

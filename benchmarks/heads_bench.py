@@ -42,15 +42,13 @@ import numpy as np
 import torch
 
 from benchmarks.machine import describe_machine, machine_line
-from benchmarks.records import add_common_options, apply_threads, cuda_skip, emit, median, table_stream
+from benchmarks.records import add_common_options, bench_model, emit, median, start
 
 ROOT = Path(__file__).resolve().parents[1]
 PROGRAMS_DIR = ROOT / "programs"
 CORPUS = ROOT / "attnc" / "data" / "stories.txt"
 DEFAULT_PROGRAMS = ("previous_token", "first_token", "sink_previous", "decay_070")
 DEFAULT_WINDOWS = (128, 512, 2048)
-#: --model values that build a small random model (attnc.runtime.models.tiny_model) for smoke runs.
-TINY_MODELS = ("tiny-llama", "tiny-gpt2")
 
 
 class TimedSource:
@@ -370,19 +368,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--profile", action="store_true", help="cProfile one replaced perplexity run")
     args = parser.parse_args(argv)
-    apply_threads(args.threads)
-    stream = table_stream(args.json)
-    skipped = cuda_skip(args.device)
+    stream, skipped = start(args, "heads")
     if skipped:
-        print(skipped, file=stream)
-        emit({"bench": "heads", "device": args.device, "skipped": skipped, "machine": describe_machine()}, args)
         return 0
-    from attnc.runtime.models import load_model, tiny_model
-
-    if args.model in TINY_MODELS:
-        loaded = tiny_model(args.model.removeprefix("tiny-"), attn_implementation=args.attn)
-    else:
-        loaded = load_model(args.model, attn_implementation=args.attn)
+    loaded = bench_model(args.model, args.attn)
     if args.quick:
         args.windows, args.reps, args.ppl_windows, args.batch_size = [32, 64], 1, 4, 2
     record = run_heads_bench(loaded, windows=args.windows, layer=args.layer, reps=args.reps,

@@ -76,3 +76,33 @@ def _finite(value):
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+#: Model names the benches accept besides real ones: tiny random models, for tests.
+TINY_MODELS = ("tiny-llama", "tiny-gpt2")
+
+
+def start(args: argparse.Namespace, bench: str):
+    """Apply --threads and pick the table stream; on --device cuda without CUDA, record the skip.
+
+    Returns:
+        (stream for tables, True when the bench was skipped and has already emitted its record).
+    """
+    apply_threads(args.threads)
+    stream = table_stream(args.json)
+    skipped = cuda_skip(args.device)
+    if skipped:
+        from benchmarks.machine import describe_machine
+
+        print(skipped, file=stream)
+        emit({"bench": bench, "device": args.device, "skipped": skipped, "machine": describe_machine()}, args)
+    return stream, bool(skipped)
+
+
+def bench_model(name: str, attn_implementation: str):
+    """The model a bench measures: a tiny random one (TINY_MODELS) or `load_model(name)`."""
+    from attnc.runtime.models import load_model, tiny_model
+
+    if name in TINY_MODELS:
+        return tiny_model(name.removeprefix("tiny-"), attn_implementation=attn_implementation)
+    return load_model(name, attn_implementation=attn_implementation)
