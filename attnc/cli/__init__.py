@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "attnc.cli.eval_cmd",
     "attnc.cli.synth_cmd",
     "attnc.cli.bench_cmd",
+    "attnc.cli.study_cmd",
+    "attnc.cli.demo_cmd",
 )
 
 

@@ -205,9 +205,7 @@ class Windows:
     @property
     def ids_sha256(self) -> str:
         """Hash of the window contents (shape + ids), identifying them in artifacts."""
-        digest = hashlib.sha256(repr(self.ids.shape).encode())
-        digest.update(np.ascontiguousarray(self.ids, dtype="<i8").tobytes())
-        return digest.hexdigest()
+        return ids_sha256(self.ids)
 
     def describe(self) -> dict:
         """JSON-ready record of the windows and their split (recorded in results)."""
@@ -227,6 +225,13 @@ class Windows:
             "tokenizer": self.tokenizer_name,
             "ids_sha256": self.ids_sha256,
         }
+
+
+def ids_sha256(ids: np.ndarray) -> str:
+    """sha256 of windows of token ids (shape + little-endian int64 ids)."""
+    digest = hashlib.sha256(repr(ids.shape).encode())
+    digest.update(np.ascontiguousarray(ids, dtype="<i8").tobytes())
+    return digest.hexdigest()
 
 
 def make_windows(

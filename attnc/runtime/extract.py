@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from attnc import __version__
+from attnc.runtime.corpus import ids_sha256
 from attnc.runtime.heads import Head, all_heads, check_heads, head_name
 from attnc.runtime.models import LoadedModel
 from attnc.runtime.store import (
@@ -149,14 +150,6 @@ def _labels(window_indices: Sequence[int] | None, n: int) -> np.ndarray:
     return labels
 
 
-def _ids_sha256(ids: np.ndarray) -> str:
-    import hashlib
-
-    digest = hashlib.sha256(repr(ids.shape).encode())
-    digest.update(np.ascontiguousarray(ids, dtype="<i8").tobytes())
-    return digest.hexdigest()
-
-
 def store_meta(
     loaded: LoadedModel,
     ids: np.ndarray,
@@ -175,7 +168,7 @@ def store_meta(
         "tokenizer": loaded.tokenizer_name,
         "window": int(ids.shape[1]),
         "corpus_sha256": corpus_sha256,
-        "ids_sha256": _ids_sha256(ids),
+        "ids_sha256": ids_sha256(ids),
         "heads": [head_name(layer, head) for layer, head in heads],
         "dtype": "float16",
         "n_windows": int(ids.shape[0]),

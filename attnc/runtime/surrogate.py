@@ -442,7 +442,7 @@ def _module_eager(module) -> Callable:
     return fn
 
 
-def _attention_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
+def attention_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
     """Self-attention modules: the ones that call the AttentionInterface, with a layer_idx."""
     return [
         m for m in model.modules()
@@ -450,6 +450,13 @@ def _attention_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
         and isinstance(getattr(m, "layer_idx", None), int)
         and not getattr(m, "is_cross_attention", False)
     ]
+
+
+def base_attention_function(module: torch.nn.Module, base: str) -> Callable:
+    """The attention function `module` runs under implementation `base` (eager: its module's own)."""
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    return ALL_ATTENTION_FUNCTIONS[base] if base in ALL_ATTENTION_FUNCTIONS else _module_eager(module)
 
 
 def _torch_model(loaded_or_model) -> torch.nn.Module:
@@ -500,13 +507,12 @@ class SurrogateHandle:
     def _install(self) -> None:
         from transformers import AttentionInterface
         from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
-        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
         if self.base.startswith(IMPLEMENTATION_PREFIX):
             raise SurrogateError("surrogates are already installed on this model; remove() the first handle")
         if self.base == "eager" and getattr(self.model.config, "reorder_and_upcast_attn", False):
             raise SurrogateError("GPT-2 reorder_and_upcast_attn is not supported; use sdpa or disable it")
-        modules = _attention_modules(self.model)
+        modules = attention_modules(self.model)
         layers = sorted(m.layer_idx for m in modules)
         if layers != list(range(self.model.config.num_hidden_layers)):
             raise SurrogateError(
@@ -514,10 +520,7 @@ class SurrogateHandle:
                 f"0..{self.model.config.num_hidden_layers - 1}; unsupported architecture {type(self.model).__name__}"
             )
         for m in modules:
-            if self.base in ALL_ATTENTION_FUNCTIONS:
-                self._base_fns[id(m)] = ALL_ATTENTION_FUNCTIONS[self.base]
-            else:
-                self._base_fns[id(m)] = _module_eager(m)
+            self._base_fns[id(m)] = base_attention_function(m, self.base)
         AttentionInterface.register(self.implementation, _surrogate_attention)
         if self.base in ALL_MASK_ATTENTION_FUNCTIONS._global_mapping:
             AttentionMaskInterface.register(self.implementation, ALL_MASK_ATTENTION_FUNCTIONS[self.base])

@@ -1,0 +1,117 @@
+"""`attnc study`: compile -> extract -> score -> fit -> replacement sweep, into a report directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from attnc.cli.corpus_args import add_corpus_arguments, user_errors
+
+
+def parse_fractions(text: str) -> tuple[float, ...]:
+    """"0,0.1,0.25" -> (0.0, 0.1, 0.25); argparse reports a ValueError as a usage error."""
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected decimals separated by commas, e.g. 0,0.1,0.25") from None
+
+
+def parse_qa(text: str) -> tuple[str, Path]:
+    """"piqa=FILE" -> ("piqa", Path(FILE))."""
+    task, sep, path = text.partition("=")
+    if not sep or not task or not path:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected TASK=FILE, e.g. piqa=../shared/data/qa/piqa-dev.jsonl")
+    return task.strip().lower(), Path(path)
+
+
+def add_study_arguments(parser: argparse.ArgumentParser, *, out_default: Path | None = None) -> None:
+    """The options of `attnc study` after the model/corpus ones (shared with `attnc demo`)."""
+    parser.add_argument("--programs", type=Path, nargs="+", default=[Path("programs")],
+                        help="program files or directories, searched recursively (default: programs)")
+    parser.add_argument("--out", required=out_default is None, type=Path, default=out_default,
+                        help="report directory (results.json, CSVs, plots, report.md)"
+                             + (f"; default: {out_default}" if out_default else ""))
+    parser.add_argument("--cache", type=Path, default=None, help="stage cache directory (default: OUT/cache)")
+    parser.add_argument("--backend", default="auto", choices=("auto", "numpy", "numba", "torch", "interpreted"),
+                        help="compiler backend (default: auto)")
+    parser.add_argument("--mixtures", type=int, default=3, metavar="K",
+                        help="fit mixtures of up to K programs per head; 0 or 1: single programs only (default: 3)")
+    parser.add_argument("--mixture-candidates", type=int, default=6, help="top programs per head tried in a mixture")
+    parser.add_argument("--mixture-search-windows", type=int, default=32, help="fit windows the mixture weights are searched on")
+    parser.add_argument("--tolerance", type=float, default=0.01, help="selected library's allowed held-out IoU shortfall")
+    parser.add_argument("--fractions", type=parse_fractions, default=None,
+                        help="shares of heads replaced in the sweep (default: 0,0.1,0.25,0.5,0.75,1)")
+    parser.add_argument("--order", choices=("loss", "iou"), default="loss",
+                        help="replace heads by estimated loss impact on fit windows (loss, default) or by held-out IoU")
+    parser.add_argument("--use", choices=("mixture", "best"), default="mixture",
+                        help="a replaced head uses its fitted mixture (default) or its best single program")
+    parser.add_argument("--impact-windows", type=int, default=32, help="fit windows for the loss-impact estimate")
+    parser.add_argument("--ppl-windows", type=int, default=None, help="at most K held-out windows per sweep point (default: all)")
+    parser.add_argument("--qa", type=parse_qa, action="append", default=[], metavar="TASK=FILE",
+                        help="measure TASK (piqa or socialiqa) accuracy at 0%% and 25%% replaced; repeatable")
+    parser.add_argument("--qa-limit", type=int, default=500, help="items per QA task (default: 500; 0: all)")
+    parser.add_argument("--on-program-error", choices=("fail", "neural"), default="neural",
+                        help="a program failing on a window: stop (fail) or use the stock head there and count it")
+    parser.add_argument("--plot-heads", type=int, default=3, help="heads drawn neural vs program (default: 3)")
+    parser.add_argument("--json", action="store_true", help="print results.json on stdout")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "study",
+        help="the whole experiment: compile, extract, score, fit, replacement sweep, report",
+        description="Compile the programs, record every head's attention on the corpus windows, score every "
+                    "program against every head (fit and held-out), fit programs and mixtures per head, and "
+                    "measure held-out perplexity (and QA accuracy) with growing shares of heads replaced. "
+                    "Every stage is cached by content hash under OUT/cache: a re-run redoes only what changed.",
+    )
+    add_corpus_arguments(parser)
+    add_study_arguments(parser)
+    parser.set_defaults(func=handle)
+
+
+def config_from_args(args: argparse.Namespace):
+    """A StudyConfig from parsed options."""
+    from attnc.study.study_run import StudyConfig
+    from attnc.study.sweep import DEFAULT_FRACTIONS
+
+    return StudyConfig(
+        corpus=args.corpus, out=args.out, programs=list(args.programs), model=args.model, window=args.window,
+        mode=args.mode, text_field=args.text_field, heldout_fraction=args.heldout_fraction,
+        max_windows=args.max_windows, seed=args.seed, batch_size=args.batch_size, backend=args.backend,
+        mixtures=args.mixtures, mixture_candidates=args.mixture_candidates,
+        mixture_search_windows=args.mixture_search_windows, tolerance=args.tolerance,
+        fractions=args.fractions or DEFAULT_FRACTIONS, order=args.order, use=args.use,
+        impact_windows=args.impact_windows, ppl_windows=args.ppl_windows, qa=dict(args.qa),
+        qa_limit=args.qa_limit or None, on_program_error=args.on_program_error, plot_heads=args.plot_heads,
+        cache=args.cache, progress=not args.json,
+    )
+
+
+def run(args: argparse.Namespace, command: str):
+    """Run the study for `args`; returns (StudyRun or None, exit status), errors reported on stderr."""
+    from attnc.runtime.surrogate import SurrogateError
+    from attnc.study.study_run import run_study
+
+    try:
+        return run_study(config_from_args(args)), 0
+    except (*user_errors(), SurrogateError, OSError) as error:
+        print(f"attnc {command}: error: {error}", file=sys.stderr)
+        return None, 2
+
+
+def handle(args: argparse.Namespace) -> int:
+    import json
+
+    from attnc.study.report import headline_table
+
+    study, status = run(args, "study")
+    if study is None:
+        return status
+    if args.json:
+        print(json.dumps(study.results, indent=2))
+    else:
+        print(headline_table(study.results))
+        print(f"report: {study.out / 'report.md'}")
+    return 0

@@ -1,0 +1,186 @@
+"""Which heads can be replaced most cheaply: a first-order estimate of each head's loss impact.
+
+Ranking heads by IoU alone ignores how much the model relies on the part of
+a head's pattern a program misses. This module measures, for every candidate
+head at once, the derivative of the language-model loss with respect to a
+gate g_h that blends the head's output from neural (g = 0) to program (g = 1):
+
+    out_h(g) = out_h + g_h * (P_h @ V_h - out_h)
+
+``dL/dg_h`` at g = 0 is the first-order change of the mean token loss when
+head h alone is replaced (attribution patching). One forward and one backward
+pass per batch of windows give it for all heads, instead of one forward per
+head. The gates and program matrices reach the attention function as forward
+keyword arguments (transformers' AttentionInterface); no model class is
+patched and the model's weights get no gradients.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from attnc.runtime.replacement import Mixture, ReplacementMap
+from attnc.runtime.surrogate import base_attention_function, attention_modules
+
+#: The attention implementation name this module registers (one per base implementation).
+IMPLEMENTATION_PREFIX = "attnc_gated_"
+
+
+@dataclass(frozen=True)
+class LossImpact:
+    """Per head, the estimated change of mean token loss (nats) if it alone were replaced.
+
+    Attributes:
+        impact: head name -> dL/dg at g = 0 (negative: replacing is expected to help).
+        n_windows, tokens: what the estimate was averaged over.
+        seconds: wall time.
+    """
+
+    impact: dict[str, float]
+    n_windows: int
+    tokens: int
+    seconds: float
+
+    def order(self) -> list[str]:
+        """Heads from the cheapest to replace (lowest estimated loss increase) to the dearest."""
+        return sorted(self.impact, key=lambda head: (self.impact[head], head))
+
+
+def _gated_attention(module, query, key, value, attention_mask, *, attnc_gate=None, **kwargs):
+    """Stock attention on all heads, then each gated head blended toward its program's P @ V."""
+    base = kwargs.pop("attnc_base")
+    out, weights = base(module, query, key, value, attention_mask, **kwargs)
+    layer_heads = attnc_gate["heads"].get(module.layer_idx)
+    if not layer_heads:
+        return out, weights
+    groups = query.shape[1] // value.shape[1]
+    columns = []
+    for h in range(query.shape[1]):
+        column = out[:, :, h]
+        if h in layer_heads:
+            p = attnc_gate["matrices"][layer_heads[h][0]]  # [B, L, L]
+            program_out = torch.matmul(p, value[:, h // groups])  # [B, L, d]
+            column = column + attnc_gate["gates"][layer_heads[h][1]] * (program_out - column)
+        columns.append(column)
+    return torch.stack(columns, dim=2), weights
+
+
+def _mixture_matrix(matrices: dict[str, torch.Tensor], mixture: Mixture) -> torch.Tensor:
+    return sum(weight * matrices[name] for name, weight in mixture)
+
+
+class _GatedModel:
+    """The model switched to the gated attention implementation while inside `with`."""
+
+    def __init__(self, loaded, replacement: ReplacementMap):
+        self.model = loaded.model
+        self.heads = list(replacement.heads.items())
+        self.names = replacement.program_names()
+        self.mixtures = list(dict.fromkeys(mixture for _, mixture in self.heads))
+        self.layer_heads: dict[int, dict[int, tuple[int, int]]] = {}
+        for g, ((layer, head), mixture) in enumerate(self.heads):
+            self.layer_heads.setdefault(layer, {})[head] = (self.mixtures.index(mixture), g)
+        self.base_name = self.model.config._attn_implementation
+        self.implementation = IMPLEMENTATION_PREFIX + "".join(c if c.isalnum() else "_" for c in self.base_name)
+        bases = {base_attention_function(m, self.base_name) for m in attention_modules(self.model)}
+        if len(bases) != 1:
+            raise ValueError("loss_impact needs one base attention function for every layer")
+        self.base = bases.pop()
+        self.device = next(self.model.parameters()).device
+
+    def __enter__(self) -> "_GatedModel":
+        from transformers import AttentionInterface
+        from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
+
+        AttentionInterface.register(self.implementation, _gated_attention)
+        if self.base_name in ALL_MASK_ATTENTION_FUNCTIONS._global_mapping:
+            AttentionMaskInterface.register(self.implementation, ALL_MASK_ATTENTION_FUNCTIONS[self.base_name])
+        self._requires = [p.requires_grad for p in self.model.parameters()]
+        for p in self.model.parameters():
+            p.requires_grad_(False)  # gradients reach the gates only
+        self.model.set_attn_implementation(self.implementation)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.model.set_attn_implementation(self.base_name)
+        for p, flag in zip(self.model.parameters(), self._requires):
+            p.requires_grad_(flag)
+
+    def nll(self, source, ids: np.ndarray, gates: torch.Tensor) -> torch.Tensor:
+        """Summed next-token NLL of windows `ids` with head g blended by gates[g] toward its program."""
+        chunk = np.asarray(ids, dtype=np.int64)
+        got = source.matrices(self.names, chunk)
+        matrices = {name: torch.as_tensor(np.asarray(got[name]), dtype=torch.float32, device=self.device)
+                    for name in self.names}
+        payload = {"heads": self.layer_heads, "gates": gates,
+                   "matrices": [_mixture_matrix(matrices, m) for m in self.mixtures]}
+        batch = torch.as_tensor(chunk, device=self.device)
+        with torch.enable_grad(), torch.inference_mode(False):
+            logits = self.model(batch, use_cache=False, attnc_gate=payload, attnc_base=self.base).logits
+            logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+            return -logp.gather(-1, batch[:, 1:, None])[..., 0].sum()
+
+
+def loss_impact(
+    loaded,
+    source,
+    replacement: ReplacementMap,
+    ids: np.ndarray,
+    *,
+    batch_size: int = 8,
+    progress: bool = False,
+) -> LossImpact:
+    """Estimate each replaced head's loss impact on windows `ids` (see module docstring).
+
+    Args:
+        loaded: a LoadedModel (`.model`).
+        source: a ProgramSource (e.g. a compiled Library) with `matrices(names, ids)`.
+        replacement: the candidate heads and the program (or mixture) each would use.
+        ids: int [N, n] windows (use fit windows: the estimate chooses heads).
+        batch_size: windows per forward/backward pass.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        LossImpact over all windows (token-weighted mean).
+    """
+    from attnc.runtime.heads import head_name
+
+    started = time.perf_counter()
+    gated = _GatedModel(loaded, replacement)
+    grad_sum = torch.zeros(len(gated.heads), dtype=torch.float64)
+    tokens = 0
+    batches = range(0, len(ids), batch_size)
+    if progress:
+        import sys
+
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc="loss impact", unit="batch", file=sys.stderr)
+    with gated:
+        for start in batches:
+            chunk = ids[start:start + batch_size]
+            gates = torch.zeros(len(gated.heads), dtype=torch.float32, device=gated.device, requires_grad=True)
+            gated.nll(source, chunk, gates).backward()
+            grad_sum += gates.grad.double().cpu()
+            tokens += chunk.shape[0] * (chunk.shape[1] - 1)
+    mean = (grad_sum / max(tokens, 1)).numpy()
+    impact = {head_name(layer, head): float(mean[g]) for g, ((layer, head), _) in enumerate(gated.heads)}
+    return LossImpact(impact, int(len(ids)), tokens, time.perf_counter() - started)
+
+
+def order_by_iou(iou: dict[str, float]) -> list[str]:
+    """Heads from the best-explained (highest held-out IoU) to the worst."""
+    return sorted(iou, key=lambda head: (-iou[head], head))
+
+
+def replacement_prefix(order: Sequence[str], replacement: ReplacementMap, count: int) -> ReplacementMap:
+    """The first `count` heads of `order`, each with its program from `replacement`."""
+    from attnc.runtime.heads import parse_head
+
+    chosen = {parse_head(head): replacement.heads[parse_head(head)] for head in order[:count]}
+    return ReplacementMap(chosen)

@@ -1,0 +1,381 @@
+"""`attnc study`: the paper's experiment end to end, one cached stage at a time.
+
+Stages (each output lives in ``<cache>/<stage>-<key>/``, keyed by the hash of
+what it depends on; see `attnc.study.stage_cache`):
+
+1. compile  the program files into a library           key: sources, backend
+2. extract  every head's attention on every window     key: model, window ids
+3. score    program x head IoU on fit / held-out       key: compile, extract
+4. fit      best program and mixture per head; the     key: score, fit settings
+            selected library
+5. order    the order heads are replaced in (loss      key: fit, order settings
+            impact on fit windows, or held-out IoU)
+6. sweep    held-out perplexity per fraction replaced  key: model, windows, heads
+7. qa       QA accuracy at 0 and 25% replaced          key: model, task file, heads
+
+Bad input (empty corpus, a window longer than the model's context, no valid
+program, no held-out window) is reported before any long stage starts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from attnc.study.stage_cache import StageCache, StageEntry
+from attnc.study.sweep import DEFAULT_FRACTIONS
+
+QA_TASKS = ("piqa", "socialiqa")
+#: Fractions at which QA accuracy is measured.
+QA_FRACTIONS = (0.0, 0.25)
+
+
+class StudyError(ValueError):
+    """Bad study input, found before the long stages start."""
+
+
+@dataclass
+class StudyConfig:
+    """Everything `run_study` needs; the CLI fills it from its options.
+
+    Attributes:
+        programs: program files or directories (searched recursively).
+        out: the report directory; cache: stage outputs (default ``out/cache``).
+        order: "loss" (estimated loss impact of each head, on fit windows) or
+            "iou" (held-out IoU, best first).
+        use: "mixture" (a head's fitted mixture when it has one) or "best".
+        mixtures: most programs per mixture (< 2: no mixtures).
+        impact_windows: fit windows the loss-impact estimate averages over.
+        ppl_windows: at most this many held-out windows per sweep point (all when None).
+        qa: task -> jsonl file; qa_limit: items per task.
+    """
+
+    corpus: Path
+    out: Path
+    programs: list[Path] = field(default_factory=lambda: [Path("programs")])
+    model: str = "smollm2-135m"
+    window: int = 128
+    mode: str = "fixed"
+    text_field: str = "text"
+    heldout_fraction: float = 0.5
+    max_windows: int | None = None
+    seed: int = 0
+    batch_size: int = 8
+    backend: str = "auto"
+    mixtures: int = 3
+    mixture_candidates: int = 6
+    mixture_search_windows: int = 32
+    tolerance: float = 0.01
+    fractions: tuple[float, ...] = DEFAULT_FRACTIONS
+    order: str = "loss"
+    use: str = "mixture"
+    impact_windows: int = 32
+    ppl_windows: int | None = None
+    qa: dict[str, Path] = field(default_factory=dict)
+    qa_limit: int | None = 500
+    on_program_error: str = "neural"
+    plot_heads: int = 3
+    cache: Path | None = None
+    progress: bool = True
+
+
+@dataclass
+class StudyRun:
+    """Where a study's outputs are and its headline numbers (results.json holds the rest)."""
+
+    results: dict
+    out: Path
+
+
+class _Stages:
+    """Runs stages through the cache, timing each and telling the user what happens."""
+
+    def __init__(self, cache: StageCache, say: Callable[[str], None]):
+        self.cache = cache
+        self.say = say
+        self.seconds: dict[str, float] = {}
+        self.computed: dict[str, float] = {}  # what each stage cost when it ran (cached or not)
+
+    def run(self, stage: str, label: str, inputs: dict, compute: Callable[[StageEntry], dict]) -> StageEntry:
+        entry = self.cache.entry(stage, inputs)
+        started = time.perf_counter()
+        if entry.done:
+            self.say(f"[{label}] cached ({entry.directory.name}, computed in {entry.record.get('seconds', 0):.1f} s)")
+        else:
+            self.say(f"[{label}] running ...")
+            record = compute(entry)
+            record["seconds"] = round(time.perf_counter() - started, 3)
+            entry = self.cache.finish(entry, record)
+            self.say(f"[{label}] done in {record['seconds']:.1f} s")
+        self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - started
+        self.computed[label] = self.computed.get(label, 0.0) + float(entry.record.get("seconds", 0.0))
+        return entry
+
+
+def _check_config(config: StudyConfig) -> None:
+    if config.order not in ("loss", "iou"):
+        raise StudyError(f"order {config.order!r}: choose loss or iou")
+    if config.use not in ("mixture", "best"):
+        raise StudyError(f"use {config.use!r}: choose mixture or best")
+    for task, path in config.qa.items():
+        if task not in QA_TASKS:
+            raise StudyError(f"--qa {task}=...: unknown task; choose {' or '.join(QA_TASKS)}")
+        if not Path(path).is_file():
+            raise StudyError(f"--qa {task}={path}: no such file")
+    for fraction in config.fractions:
+        if not 0.0 <= fraction <= 1.0:
+            raise StudyError(f"sweep fraction {fraction} is outside [0, 1]")
+    from attnc.dsl import iter_program_files
+
+    missing = [str(p) for p in config.programs if not Path(p).exists()]
+    if missing:
+        raise StudyError(f"program path(s) not found: {', '.join(missing)}")
+    if not iter_program_files(config.programs):
+        raise StudyError(f"no program files (*.py) under {', '.join(map(str, config.programs))}")
+
+
+def _program_inputs(paths: list[Path]) -> list[tuple[str, str]]:
+    from attnc.dsl import iter_program_files
+    from attnc.dsl.program import source_sha256
+
+    return [(path.name, source_sha256(path.read_text(encoding="utf-8", errors="replace")))
+            for path in iter_program_files(paths)]
+
+
+def _model_identity(loaded) -> dict:
+    identity = loaded.describe()
+    source = Path(identity.get("source") or "")
+    if source.exists():
+        stat = source.stat()
+        identity["source_stat"] = [stat.st_size, stat.st_mtime_ns]
+    identity.pop("attn_implementation", None)
+    return identity
+
+
+def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) -> StudyRun:
+    """Run (or resume) the study and write its report directory.
+
+    Raises:
+        StudyError, CorpusError, ModelNotFoundError, ModelLoadError, LibraryError:
+            bad input, before any long stage.
+    """
+    from attnc.compiler.library_build import build_library
+    from attnc.runtime.corpus import check_window_fits, ids_sha256, make_windows, read_corpus
+    from attnc.runtime.library import load_library
+    from attnc.runtime.models import load_model
+    from attnc.study import report
+
+    say = say or (lambda text: print(text, file=sys.stderr))
+    started = time.perf_counter()
+    _check_config(config)
+    corpus = read_corpus(config.corpus, text_field=config.text_field)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stages = _Stages(StageCache(config.cache or out / "cache"), say)
+
+    # -- inputs: model and windows (fast; everything later is keyed by them) ----------
+    load_started = time.perf_counter()
+    loaded = load_model(config.model)
+    check_window_fits(config.window, loaded)
+    windows = make_windows(corpus, loaded.tokenizer, window=config.window, mode=config.mode,
+                           heldout_fraction=config.heldout_fraction, seed=config.seed,
+                           max_windows=config.max_windows)
+    if len(windows.fit_indices) == 0 or len(windows.heldout_indices) == 0:
+        raise StudyError(f"{config.corpus}: {len(windows)} windows of {config.window} tokens give "
+                         f"{len(windows.fit_indices)} fit and {len(windows.heldout_indices)} held-out windows; "
+                         "need both (a longer corpus, a shorter --window or another --heldout-fraction)")
+    stages.seconds["load"] = time.perf_counter() - load_started
+    model_id = _model_identity(loaded)
+    say(f"model {loaded.name}: {loaded.n_layers} layers x {loaded.n_heads} heads; {len(windows)} windows of "
+        f"{config.window} tokens ({len(windows.fit_indices)} fit, {len(windows.heldout_indices)} held-out)")
+
+    # -- 1. compile ---------------------------------------------------------------------
+    def compile_stage(entry: StageEntry) -> dict:
+        built = build_library(config.programs, entry.directory / "lib", backend=config.backend)
+        return {"n_programs": len(built.records) - len(built.failed),
+                "failed": {r.name: "; ".join(r.messages)[:500] for r in built.failed}}
+
+    compiled = stages.run("compile", "compile", {"programs": _program_inputs(config.programs),
+                                                 "backend": config.backend}, compile_stage)
+    library = load_library(compiled.directory / "lib", vocab=loaded.vocab)
+    if not library.names:
+        raise StudyError(f"no valid program in {', '.join(map(str, config.programs))} "
+                         f"({len(compiled.record['failed'])} failed); see `attnc check`")
+
+    # -- 2. extract ---------------------------------------------------------------------
+    def extract_stage(entry: StageEntry) -> dict:
+        from attnc.runtime.extract import extract_attention
+
+        store = extract_attention(loaded, windows.ids, store_dir=entry.directory / "store",
+                                  batch_size=config.batch_size, window_indices=np.arange(len(windows)),
+                                  corpus_sha256=windows.corpus_sha256, windows_info=windows.describe(),
+                                  progress=config.progress)
+        size = sum(p.stat().st_size for p in store.directory.iterdir())
+        return {"n_windows": store.n_windows, "bytes": size}
+
+    extracted = stages.run("extract", "extract", {"model": model_id, "ids": windows.ids_sha256,
+                                                  "split": windows.describe()["heldout_indices"]}, extract_stage)
+    from attnc.runtime.store import AttentionStore
+
+    store = AttentionStore.open(extracted.directory / "store")
+
+    # -- 3. score -----------------------------------------------------------------------
+    def score_stage(entry: StageEntry) -> dict:
+        from attnc.study.mixture_run import store_heldout_by_window
+        from attnc.study.score_run import score_library
+
+        batches = store.iter_windows()
+        if config.progress:
+            batches = _progress(batches, store.n_windows, "score")
+        run = score_library(batches, library.programs, loaded.vocab, store.head_names, store_heldout_by_window(store))
+        run.table.save(entry.directory / "scores.npz")
+        return {"failed": run.failures, "n_programs": len(run.table.programs)}
+
+    scored = stages.run("score", "score", {"compile": compiled.key, "extract": extracted.key}, score_stage)
+    from attnc.study.scoring import ScoreTable
+
+    table = ScoreTable.load(scored.directory / "scores.npz")
+    if not table.programs:
+        raise StudyError(f"every program failed while scoring: {scored.record['failed']}")
+
+    # -- 4. fit -------------------------------------------------------------------------
+    def fit_stage(entry: StageEntry) -> dict:
+        from attnc.study.fits_file import fits_from_results, write_fits
+        from attnc.study.fitting import best_single_fits
+        from attnc.study.mixture_run import fit_store_mixtures
+        from attnc.study.selection import select_library
+
+        singles = best_single_fits(table)
+        mixtures = None
+        if config.mixtures >= 2:
+            mixtures = fit_store_mixtures(store, table, library.programs, loaded.vocab, k=config.mixtures,
+                                          n_candidates=config.mixture_candidates,
+                                          search_windows=config.mixture_search_windows, seed=config.seed).mixtures
+        fits = fits_from_results(loaded.name, config.window, table.n_windows_fit, table.n_windows_heldout,
+                                 singles, mixtures=mixtures)
+        write_fits(fits, entry.directory / "fits.json")
+        selection = select_library(table, tolerance=config.tolerance)
+        return {"selected_programs": list(selection.programs), "selected_value": selection.value,
+                "full_value": selection.full_value}
+
+    fitted = stages.run("fit", "fit", {"score": scored.key, "mixtures": config.mixtures,
+                                       "candidates": config.mixture_candidates,
+                                       "search_windows": config.mixture_search_windows, "seed": config.seed,
+                                       "tolerance": config.tolerance}, fit_stage)
+    fits_json = json.loads((fitted.directory / "fits.json").read_text())
+    from attnc.runtime.replacement import ReplacementMap
+
+    full_map = ReplacementMap.from_fits(fits_json, use=config.use)
+
+    # -- 5. order -----------------------------------------------------------------------
+    def order_stage(entry: StageEntry) -> dict:
+        from attnc.study.attribution import loss_impact, order_by_iou
+
+        iou = {head: _used_iou(fit, config.use) for head, fit in fits_json["heads"].items()}
+        if config.order == "iou":
+            return {"order": order_by_iou(iou), "criterion": "heldout_iou", "values": iou}
+        rng = np.random.default_rng(config.seed)
+        fit_rows = windows.fit_indices
+        rows = np.sort(rng.choice(fit_rows, size=min(config.impact_windows, len(fit_rows)), replace=False))
+        impact = loss_impact(loaded, library, full_map, windows.ids[rows], batch_size=config.batch_size,
+                             progress=config.progress)
+        return {"order": impact.order(), "criterion": "loss_impact", "values": impact.impact,
+                "impact_windows": [int(r) for r in rows], "impact_tokens": impact.tokens}
+
+    ordered = stages.run("order", "order", {"fit": fitted.key, "order": config.order, "use": config.use,
+                                            "impact_windows": config.impact_windows, "seed": config.seed},
+                         order_stage)
+    order = ordered.record["order"]
+
+    # -- 6. sweep -----------------------------------------------------------------------
+    from attnc.study.attribution import replacement_prefix
+    from attnc.study.sweep import heads_for_fraction, replaced_perplexity, replaced_qa
+
+    ppl_rows = windows.heldout_indices[:config.ppl_windows] if config.ppl_windows else windows.heldout_indices
+    ppl_ids = windows.ids[ppl_rows]
+    n_heads = loaded.n_layers * loaded.n_heads
+    points = []
+    for fraction in sorted(set(config.fractions) | {0.0}):
+        replacement = replacement_prefix(order, full_map, heads_for_fraction(fraction, n_heads))
+
+        def sweep_stage(entry: StageEntry, replacement=replacement, fraction=fraction) -> dict:
+            say(f"  perplexity with {len(replacement)} of {n_heads} heads replaced ({fraction:.0%})")
+            point = replaced_perplexity(loaded, library, replacement, ppl_ids, fraction=fraction,
+                                        batch_size=config.batch_size, on_program_error=config.on_program_error,
+                                        progress=config.progress)
+            return point.to_json()
+
+        entry = stages.run("sweep", "sweep", {"model": model_id, "ids": ids_sha256(ppl_ids),
+                                              "replacement": replacement.to_json(), "compile": compiled.key,
+                                              "on_error": config.on_program_error}, sweep_stage)
+        points.append({k: v for k, v in entry.record.items() if k != "seconds"} | {"fraction": fraction})
+    baseline = next(p["ppl"] for p in points if p["n_heads_replaced"] == 0)
+    for point in points:
+        point["ppl_increase_pct"] = 100.0 * (point["ppl"] / baseline - 1.0)
+
+    # -- 7. QA ----------------------------------------------------------------------------
+    qa: dict[str, dict] = {}
+    for task, path in config.qa.items():
+        per_fraction = {}
+        for fraction in QA_FRACTIONS:
+            replacement = replacement_prefix(order, full_map, heads_for_fraction(fraction, n_heads))
+
+            def qa_stage(entry: StageEntry, replacement=replacement, task=task, path=path) -> dict:
+                say(f"  {task} with {len(replacement)} heads replaced")
+                return replaced_qa(loaded, library, replacement, task, path, limit=config.qa_limit,
+                                   on_program_error=config.on_program_error, progress=config.progress)
+
+            entry = stages.run("qa", "qa", {"model": model_id, "task": task, "file": _file_sha256(path),
+                                            "limit": config.qa_limit, "replacement": replacement.to_json(),
+                                            "compile": compiled.key, "on_error": config.on_program_error}, qa_stage)
+            per_fraction[fraction] = entry.record
+        qa[task] = {"n": per_fraction[0.0]["n"], "file": str(path),
+                    "acc_baseline": per_fraction[0.0]["acc"], "acc_replaced_25": per_fraction[0.25]["acc"],
+                    "acc_norm_baseline": per_fraction[0.0]["acc_norm"],
+                    "acc_norm_replaced_25": per_fraction[0.25]["acc_norm"],
+                    "n_heads_replaced_25": per_fraction[0.25]["n_heads_replaced"]}
+
+    # -- report ---------------------------------------------------------------------------
+    report_started = time.perf_counter()
+    context = report.StudyContext(
+        config=config, loaded=loaded, windows=windows, library=library, store=store, table=table,
+        fits=fits_json, selection=fitted.record, order=ordered.record, points=points, qa=qa,
+        compile_record=compiled.record, score_record=scored.record, stage_keys={
+            "compile": compiled.key, "extract": extracted.key, "score": scored.key, "fit": fitted.key,
+            "order": ordered.key},
+    )
+    results = report.build_results(context)
+    stages.seconds["report"] = time.perf_counter() - report_started
+    results["stage_seconds"] = {k: round(v, 2) for k, v in stages.seconds.items()}
+    results["stage_computed_seconds"] = {k: round(v, 2) for k, v in stages.computed.items()}
+    results["wall_seconds"] = round(time.perf_counter() - started, 2)
+    report.write_report(context, results, out)
+    return StudyRun(results, out)
+
+
+def _used_iou(fit: dict, use: str) -> float:
+    """Held-out IoU of what replaces a head: its mixture (when used and fitted) or its program."""
+    mixture = fit.get("mixture")
+    return float(mixture["iou_heldout"] if use == "mixture" and mixture else fit["iou_heldout"])
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _progress(batches, total: int, label: str):
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit="window", desc=label, file=sys.stderr) as bar:
+        for batch in batches:
+            yield batch
+            bar.update(len(batch[0]))

@@ -1,0 +1,78 @@
+"""The loss-impact estimate: gated attention at g = 1 is the surrogate model, at g = 0 the stock
+model, and the reported impact is the derivative of the loss in g (checked by finite differences)."""
+
+import numpy as np
+import pytest
+import torch
+
+from attnc.runtime.models import tiny_model
+from attnc.runtime.perplexity import window_nll
+from attnc.runtime.replacement import ReplacementMap
+from attnc.runtime.surrogate import CallableProgramSource, install_surrogates
+from attnc.study.attribution import _GatedModel, loss_impact, order_by_iou, replacement_prefix
+
+
+def _source():
+    def previous(ids):
+        n = len(ids)
+        m = np.eye(n, k=-1)
+        m[0, 0] = 1.0
+        return m
+
+    def first(ids):
+        m = np.zeros((len(ids), len(ids)))
+        m[:, 0] = 1.0
+        return m
+
+    return CallableProgramSource({"prev": previous, "first": first})
+
+
+@pytest.fixture(scope="module", params=["llama", "gpt2"])
+def setup(request):
+    loaded = tiny_model(request.param, n_layers=2, n_heads=4)
+    ids = np.random.default_rng(0).integers(0, 200, (5, 12))
+    replacement = ReplacementMap({"0.0": (("prev", 1.0),), "1.3": (("first", 0.5), ("prev", 0.5)),
+                                  "0.2": (("first", 1.0),)})
+    return loaded, ids, replacement
+
+
+def _nll(loaded, ids):
+    return float(window_nll(loaded.model, torch.as_tensor(ids)).sum())
+
+
+def test_gate_ends_are_stock_and_surrogate(setup):
+    loaded, ids, replacement = setup
+    stock = _nll(loaded, ids)
+    implementation = loaded.model.config._attn_implementation
+    with install_surrogates(loaded, _source(), replacement, on_program_error="fail"):
+        replaced = _nll(loaded, ids)
+    gated = _GatedModel(loaded, replacement)
+    with gated:
+        at_zero = float(gated.nll(_source(), ids, torch.zeros(3)))
+        at_one = float(gated.nll(_source(), ids, torch.ones(3)))
+    assert at_zero == pytest.approx(stock, rel=1e-5)
+    assert at_one == pytest.approx(replaced, rel=1e-5)
+    assert abs(replaced - stock) > 1e-4  # the test would notice a gate that does nothing
+    assert loaded.model.config._attn_implementation == implementation  # restored
+
+
+def test_impact_is_the_loss_derivative(setup):
+    loaded, ids, replacement = setup
+    got = loss_impact(loaded, _source(), replacement, ids, batch_size=2)
+    tokens = ids.shape[0] * (ids.shape[1] - 1)
+    assert got.tokens == tokens
+    gated = _GatedModel(loaded, replacement)
+    eps = 1e-2
+    with gated:
+        for g, (key, _) in enumerate(gated.heads):
+            plus, minus = torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
+            plus[g], minus[g] = eps, -eps
+            numeric = (float(gated.nll(_source(), ids, plus.float())) - float(gated.nll(_source(), ids, minus.float()))) / (2 * eps * tokens)
+            assert got.impact[f"{key[0]}.{key[1]}"] == pytest.approx(numeric, rel=0.05, abs=2e-5)
+
+
+def test_orders_and_prefix():
+    assert order_by_iou({"0.1": 0.5, "0.0": 0.9, "1.0": 0.5}) == ["0.0", "0.1", "1.0"]
+    replacement = ReplacementMap.from_programs({"0.0": "a", "0.1": "b", "1.0": "c"})
+    prefix = replacement_prefix(["1.0", "0.0", "0.1"], replacement, 2)
+    assert dict(prefix.heads) == {(0, 0): (("a", 1.0),), (1, 0): (("c", 1.0),)}

@@ -1,0 +1,145 @@
+"""`attnc study` end to end on a tiny model saved as a local Hugging Face directory:
+the report's contents, the stage cache (a re-run redoes only what changed), and bad input
+refused before any long stage."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from attnc.cli import main
+from attnc.runtime.corpus import make_windows, read_corpus
+from attnc.runtime.models import load_model, tiny_model
+from attnc.runtime.perplexity import perplexity
+from attnc.study.study_run import StudyConfig, StudyError, run_study
+
+PROGRAMS = Path(__file__).resolve().parents[1] / "programs"
+STORY = ("Tom had a red ball. He threw the ball to his dog, and the dog ran after it. "
+         "\"Good dog!\" said Tom. The dog was happy. ")
+REQUIRED_KEYS = {"model", "corpus", "window", "n_windows_fit", "n_windows_heldout", "n_programs",
+                 "n_programs_selected", "n_heads", "mean_best_iou_heldout", "mean_best_mixture_iou_heldout",
+                 "ppl_baseline", "sweep", "qa", "tokens_evaluated", "stage_seconds"}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    loaded = tiny_model("llama", n_layers=2, n_heads=4)
+    loaded.model.save_pretrained(root / "model")
+    loaded.tokenizer.save_pretrained(root / "model")
+    (root / "corpus.txt").write_text("\n\n".join([STORY * 3] * 6))
+    progs = root / "programs"
+    progs.mkdir()
+    for name in ("first_token", "previous_token", "uniform_causal", "self_token"):
+        (progs / f"{name}.py").write_text((PROGRAMS / f"{name}.py").read_text())
+    qa = root / "piqa.jsonl"
+    qa.write_text("\n".join(json.dumps({"goal": f"How do you open a jar {i}?", "sol1": "Twist the lid.",
+                                        "sol2": "Eat the lid.", "label": i % 2}) for i in range(6)))
+    return root
+
+
+def _config(root: Path, out: str, **changes) -> StudyConfig:
+    settings = dict(corpus=root / "corpus.txt", out=root / out, programs=[root / "programs"], model=str(root / "model"),
+                    window=16, batch_size=4, mixtures=2, mixture_search_windows=4, impact_windows=4,
+                    plot_heads=2, progress=False)
+    settings.update(changes)
+    return StudyConfig(**settings)
+
+
+def test_study_writes_the_report(workdir, capsys):
+    args = ["study", "--model", str(workdir / "model"), "--corpus", str(workdir / "corpus.txt"), "--window", "16",
+            "--programs", str(workdir / "programs"), "--out", str(workdir / "out"), "--mixtures", "2",
+            "--mixture-search-windows", "4", "--impact-windows", "4", "--batch-size", "4",
+            "--qa", f"piqa={workdir / 'piqa.jsonl'}", "--json"]
+    assert main(args) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert REQUIRED_KEYS <= set(results)
+    out = workdir / "out"
+    assert json.loads((out / "results.json").read_text())["sweep"] == results["sweep"]
+    for name in ("report.md", "heads.csv", "sweep.csv", "scores.csv", "qa.csv", "iou_heatmap.png",
+                 "ppl_vs_fraction.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert len(list(out.glob("head_*.png"))) == 3
+    assert results["n_heads"] == 8 and results["n_programs"] == 4
+    assert [p["fraction"] for p in results["sweep"]] == [0.0, 0.1, 0.25, 0.5, 0.75, 1.0]
+    assert [p["n_heads_replaced"] for p in results["sweep"]] == [0, 1, 2, 4, 6, 8]
+    assert results["sweep"][0]["ppl_increase_pct"] == 0.0
+    assert 0.0 < results["mean_best_iou_heldout"] <= results["mean_best_mixture_iou_heldout"] + 1e-9 <= 1.0 + 1e-9
+    assert set(results["qa"]) == {"piqa"} and results["qa"]["piqa"]["n"] == 6
+
+    # The baseline is the stock model's perplexity on the held-out windows, measured independently.
+    loaded = load_model(str(workdir / "model"))
+    windows = make_windows(read_corpus(workdir / "corpus.txt"), loaded.tokenizer, window=16)
+    stock = perplexity(loaded, windows.heldout_ids, progress=False)
+    assert results["ppl_baseline"] == pytest.approx(stock.ppl, rel=1e-6)
+    assert results["tokens_evaluated"] == stock.tokens_evaluated == windows.heldout_ids.size - len(windows.heldout_ids)
+
+
+def test_rerun_redoes_only_what_changed(workdir):
+    said: list[str] = []
+    run_study(_config(workdir, "cached"), say=said.append)
+    assert any("[extract] running" in s for s in said)
+    said.clear()
+    run_study(_config(workdir, "cached"), say=said.append)
+    assert not any("running" in s for s in said), said
+
+    # Another program: compile and everything after it reruns; the model's attention is reused.
+    extra = workdir / "programs2"
+    extra.mkdir()
+    for path in (workdir / "programs").glob("*.py"):
+        (extra / path.name).write_text(path.read_text())
+    (extra / "two_back.py").write_text('def two_back(q: int, k: int, w: Window) -> float:\n'
+                                       '    """Two tokens back."""\n    return 1.0 if k == q - 2 else 0.0\n')
+    said.clear()
+    run = run_study(_config(workdir, "cached", programs=[extra]), say=said.append)
+    ran = {s.split("]")[0].strip("[") for s in said if "running" in s}
+    assert {"compile", "score", "fit"} <= ran and "extract" not in ran
+    assert run.results["n_programs"] == 5
+
+    # A crash inside a stage leaves no finished record: the next run redoes that stage only.
+    for record in (workdir / "cached" / "cache").glob("fit-*/stage.json"):
+        record.unlink()
+    said.clear()
+    run_study(_config(workdir, "cached"), say=said.append)
+    assert [s for s in said if "running" in s] == ["[fit] running ..."]
+
+
+def test_iou_order_replaces_the_best_explained_heads_first(workdir):
+    run = run_study(_config(workdir, "by_iou", order="iou", fractions=(0.0, 0.25)), say=lambda s: None)
+    fits = json.loads(next((workdir / "by_iou" / "cache").glob("fit-*/fits.json")).read_text())["heads"]
+    used = {h: (f.get("mixture") or f)["iou_heldout"] for h, f in fits.items()}
+    replaced = run.results["sweep"][1]
+    assert replaced["n_heads_replaced"] == 2
+    heads = json.loads(next((workdir / "by_iou" / "cache").glob("order-*/stage.json")).read_text())["order"][:2]
+    assert sorted(used.values(), reverse=True)[:2] == sorted((used[h] for h in heads), reverse=True)
+
+
+def test_bad_input_fails_before_long_stages(workdir, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="empty|no text|tokens"):
+        run_study(_config(workdir, "bad1", corpus=empty), say=lambda s: None)
+    with pytest.raises(ValueError, match="context|longer"):
+        run_study(_config(workdir, "bad2", window=100_000), say=lambda s: None)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "bad.py").write_text("import os\n")
+    with pytest.raises(StudyError, match="no valid program"):
+        run_study(_config(workdir, "bad3", programs=[broken]), say=lambda s: None)
+    assert not list((workdir / "bad3" / "cache").glob("extract-*")), "extraction ran for an empty library"
+    with pytest.raises(StudyError, match="unknown task"):
+        run_study(_config(workdir, "bad4", qa={"trivia": workdir / "piqa.jsonl"}), say=lambda s: None)
+    with pytest.raises(StudyError, match="no such file"):
+        run_study(_config(workdir, "bad5", qa={"piqa": tmp_path / "missing.jsonl"}), say=lambda s: None)
+    with pytest.raises(StudyError, match="outside"):
+        run_study(_config(workdir, "bad6", fractions=(0.0, 1.5)), say=lambda s: None)
+
+
+def test_cli_reports_bad_input_in_one_line(workdir, tmp_path, capsys):
+    args = ["study", "--model", str(workdir / "model"), "--corpus", str(tmp_path / "none.txt"), "--window", "16",
+            "--out", str(tmp_path / "out")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("attnc study: error:") and "Traceback" not in err
