@@ -16,15 +16,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Until `attnc demo` (the full study) lands: validate, compile and score the program
-# library against every head of the embedded model on the shipped corpus, then fit.
-DEMO := out/demo
+# The main job: `attnc study` on the embedded model, the shipped corpus and programs/ (see README).
 demo: $(STAMP)
-	$(BIN)/attnc check programs/ --run
-	$(BIN)/attnc compile programs/ -o $(DEMO)/lib
-	$(BIN)/attnc score --corpus attnc/data/stories.txt --window 24 --max-windows 200 \
-		--lib $(DEMO)/lib --out $(DEMO)/scores.npz --csv $(DEMO)/scores.csv
-	$(BIN)/attnc fit --scores $(DEMO)/scores.npz --out $(DEMO)/fits.json --model smollm2-135m --window 24
+	$(BIN)/attnc demo
 
 # pytest exits 5 when it collects no tests: say so and fail, rather than pass silently.
 test: $(STAMP)
