@@ -148,6 +148,18 @@ def _program_inputs(paths: list[Path]) -> list[tuple[str, str]]:
             for path in iter_program_files(paths)]
 
 
+def _compiler_fingerprint() -> str:
+    """Hash of the compiler's code: a library built by other code generation is rebuilt, not reused."""
+    import hashlib
+
+    import attnc.compiler
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(attnc.compiler.__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def _model_identity(loaded) -> dict:
     identity = loaded.describe()
     source = Path(identity.get("source") or "")
@@ -202,7 +214,8 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
                 "failed": {r.name: "; ".join(r.messages)[:500] for r in built.failed}}
 
     compiled = stages.run("compile", "compile", {"programs": _program_inputs(config.programs),
-                                                 "backend": config.backend}, compile_stage)
+                                                 "backend": config.backend, "compiler": _compiler_fingerprint()},
+                          compile_stage)
     library = load_library(compiled.directory / "lib", vocab=loaded.vocab)
     if not library.names:
         raise StudyError(f"no valid program in {', '.join(map(str, config.programs))} "
@@ -312,8 +325,7 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
             return point.to_json()
 
         entry = stages.run("sweep", "sweep", {"model": model_id, "ids": ids_sha256(ppl_ids),
-                                              "replacement": replacement.to_json(), "compile": compiled.key,
-                                              "on_error": config.on_program_error}, sweep_stage)
+                                              **_replacement_inputs(replacement, compiled.key, config)}, sweep_stage)
         points.append({k: v for k, v in entry.record.items() if k != "seconds"} | {"fraction": fraction})
     baseline = next(p["ppl"] for p in points if p["n_heads_replaced"] == 0)
     for point in points:
@@ -332,8 +344,8 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
                                    on_program_error=config.on_program_error, progress=config.progress)
 
             entry = stages.run("qa", "qa", {"model": model_id, "task": task, "file": _file_sha256(path),
-                                            "limit": config.qa_limit, "replacement": replacement.to_json(),
-                                            "compile": compiled.key, "on_error": config.on_program_error}, qa_stage)
+                                            "limit": config.qa_limit,
+                                            **_replacement_inputs(replacement, compiled.key, config)}, qa_stage)
             per_fraction[fraction] = entry.record
         qa[task] = {"n": per_fraction[0.0]["n"], "file": str(path),
                     "acc_baseline": per_fraction[0.0]["acc"], "acc_replaced_25": per_fraction[0.25]["acc"],
@@ -357,6 +369,13 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
     results["wall_seconds"] = round(time.perf_counter() - started, 2)
     report.write_report(context, results, out)
     return StudyRun(results, out)
+
+
+def _replacement_inputs(replacement, compile_key: str, config: StudyConfig) -> dict:
+    """What an evaluation with `replacement` depends on; the stock model (nothing replaced) not on the library."""
+    if len(replacement) == 0:
+        return {"replacement": {}}
+    return {"replacement": replacement.to_json(), "compile": compile_key, "on_error": config.on_program_error}
 
 
 def _used_iou(fit: dict, use: str) -> float:
