@@ -1,6 +1,6 @@
 """Compiled programs vs the reference interpreter, and a 1,000-program library.
 
-    .venv/bin/python benchmarks/compile_bench.py [--json] [--programs N] [--library-size 1000]
+    .venv/bin/python benchmarks/compile_bench.py [--json] [--programs N] [--only a,b] [--library-size 1000]
 
 Prints, measured side by side in one run on this machine:
 - per starter program (programs/*.py): seconds per window of the compiled
@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--programs", type=int, default=0, help="only the first N starter programs (0: all)")
+    parser.add_argument("--only", default="", help="comma-separated starter program names (default: all)")
     parser.add_argument("--ref-windows-128", type=int, default=2)
     parser.add_argument("--ref-windows-512", type=int, default=1)
     parser.add_argument("--library-size", type=int, default=1000)
@@ -216,6 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
           f"python {platform.python_version()}, vocab {vocab.name} ({vocab.size})", flush=True)
     paths = sorted((ROOT / "programs").glob("*.py"))
+    if args.only:
+        wanted = {name.strip() for name in args.only.split(",") if name.strip()}
+        unknown = wanted - {p.stem for p in paths}
+        if unknown:
+            parser.error(f"--only: no starter programs named {', '.join(sorted(unknown))}")
+        paths = [p for p in paths if p.stem in wanted]
     if args.programs:
         paths = paths[:args.programs]
     rows = per_program_speedups(vocab, paths, {128: args.ref_windows_128, 512: args.ref_windows_512})

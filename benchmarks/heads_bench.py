@@ -71,6 +71,17 @@ class TimedSource:
             self.seconds += time.perf_counter() - start
             self.calls += 1
 
+    def sparse_matrices(self, names, ids):
+        """The source's row-sparse matrices (SparseProgramSource), or none when it has no such method."""
+        sparse = getattr(self.source, "sparse_matrices", None)
+        if sparse is None:
+            return {}
+        start = time.perf_counter()
+        try:
+            return sparse(names, ids)
+        finally:
+            self.seconds += time.perf_counter() - start
+
 
 class ModuleTimer:
     """Wall time of each call of one module (forward pre-hook to forward hook)."""

@@ -71,3 +71,30 @@ def test_window_longer_than_context_is_refused():
     loaded = tiny_model("llama", max_positions=64)
     with pytest.raises(ValueError, match="context"):
         run_heads_bench(loaded, windows=(128,), reps=1)
+
+
+def test_timed_source_forwards_sparse_rows_and_counts_their_time():
+    import numpy as np
+
+    from attnc.compiler.compiled import SparseRows
+    from benchmarks.heads_bench import TimedSource
+
+    class Dense:
+        names = ["p"]
+
+        def matrices(self, names, ids):
+            return {name: np.eye(ids.shape[1])[None].repeat(ids.shape[0], 0) for name in names}
+
+    class Sparse(Dense):
+        def sparse_matrices(self, names, ids):
+            batch, n = ids.shape
+            rows = SparseRows(np.arange(n, dtype=np.int32)[None, :, None].repeat(batch, 0),
+                              np.ones((batch, n, 1), dtype=np.float32))
+            return {name: rows for name in names}
+
+    ids = np.zeros((2, 5), dtype=np.int64)
+    assert TimedSource(Dense()).sparse_matrices(["p"], ids) == {}  # dense-only sources stay dense
+    timed = TimedSource(Sparse())
+    got = timed.sparse_matrices(["p"], ids)["p"]
+    np.testing.assert_array_equal(got.to_dense(), timed.matrices(["p"], ids)["p"])
+    assert timed.seconds > 0.0

@@ -93,7 +93,8 @@ def test_paper_normalisation_in_place_only_without_aliases(middle, result, in_pl
 
     compiled = compile_program(parse_program(_PAPER.format(name="norm", middle=middle, result=result)))
     assert compiled.backend == "numba"
-    assert bool(re.search(r"= _(add_)?row_normalize_inplace\(out", compiled.kernel_source)) == in_place
+    # a final `out += c; out = out / ...` is left to the kernel (`m`), fused with the output rule
+    assert bool(re.search(r"= _(add_)?row_normalize_inplace\((out|m)\b", compiled.kernel_source)) == in_place
     ids, vocab = probe_ids(), probe_vocab()
     got = compiled.evaluate(ids, vocab)
     for b in range(ids.shape[0]):
@@ -141,3 +142,27 @@ def test_reads_lists_the_features_a_kernel_needs():
             continue
         assert compiled.reads is not None
         np.testing.assert_array_equal(compiled.evaluate(ids, vocab), compiled.evaluate(ids, vocab, features=features))
+
+
+# ---- paper-form `m += c; m = m / m.sum(...)` fused with the rule (output_kernel._add_normalize_rule_matrix) ----
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 9), c=st.sampled_from([0.0, 1e-4, 1.0, -0.5]), causal=st.booleans(),
+       seed=st.integers(0, 2**16), tiny=st.booleans())
+def test_add_normalize_rule_equals_the_steps_one_after_the_other(n, c, causal, seed, tiny):
+    from attnc.compiler.output_kernel import _add_normalize_rule_matrix
+
+    rng = np.random.default_rng(seed)
+    m = rng.choice([0.0, 0.0, 1.0, 2.5, -1.0, 1e-310], size=(n, n)) * (1e-300 if tiny else 1.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        normalized = (m + c) / (m + c).sum(axis=1, keepdims=True)
+    finite = bool(np.isfinite(normalized).all())
+    out = np.full((n, n), 7.0)
+    status = _add_normalize_rule_matrix(m.copy(), c, causal, out)
+    assert status == (0 if finite else 1)
+    if finite:
+        np.testing.assert_allclose(out, apply_output_rule(normalized[None], causal=causal)[0], rtol=1e-12, atol=1e-300)
+    in_place = m.copy()  # out may be m itself
+    assert _add_normalize_rule_matrix(in_place, c, causal, in_place) == status
+    if finite:
+        np.testing.assert_allclose(in_place, out, rtol=1e-12, atol=1e-300)

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from attnc.compiler.ir import (
     BOOL, FLOAT, INT, STR, Feature, Lookup, Pos, TableSpec, UnsupportedError, WinLen,
 )
-from attnc.compiler.value_types import infer_type
+from attnc.compiler.value_types import (
+    NUMPY_ELEMENTWISE, constant_dict_get, infer_type, is_numpy_elementwise, numpy_float_inside,
+)
 
 KERNEL_HEADER = "# attnc generated kernel ({flavour}); regenerated from the program source, do not edit.\n"
 
@@ -158,6 +160,9 @@ class _ArrayGen:
             if kind != BOOL:
                 left, right = f"ops.asint({left})", f"ops.asint({right})"
             return self.fresh(f"({left} {symbol} {right})")
+        if isinstance(op, (ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)) and (
+                numpy_float_inside(node.right) or isinstance(op, ast.Pow) and numpy_float_inside(node.left)):
+            raise UnsupportedError("division or power with an np.exp/np.log value (NumPy float semantics)")
         left, right = self.numeric(node.left, conds), self.numeric(node.right, conds)
         mask = self.mask(conds)
         if isinstance(op, ast.Add):
@@ -269,7 +274,20 @@ class _ArrayGen:
         if name == "float":
             return self.fresh(f"ops.asfloat({self.value(node.args[0], conds)})")
         if name == "int":
+            if numpy_float_inside(node.args[0]):  # int(nan) / int(inf) raise in Python
+                raise UnsupportedError("int() of an np.exp/np.log value (NumPy float semantics)")
             return self.fresh(f"ops.trunc_int({self.value(node.args[0], conds)})")
         if name == "bool":
             return self.truthy(node.args[0], conds)
+        if constant_dict_get(node) is not None:  # a chain of selects, one per key
+            table, default = constant_dict_get(node)
+            key = self.numeric(node.args[0], conds)
+            cast = "ops.asfloat" if kind == FLOAT else ""
+            result = f"{cast}({default!r})"
+            for k, v in reversed(list(table.items())):
+                result = self.fresh(f"ops.where({key} == {k!r}, {cast}({v!r}), {result})")
+            return result
+        if is_numpy_elementwise(node):
+            assert node.func.attr in NUMPY_ELEMENTWISE
+            return self.fresh(f"ops.{node.func.attr}({self.numeric(node.args[0], conds)})")
         raise UnsupportedError(f"call of {ast.unparse(node.func)}() in the array form")

@@ -17,6 +17,8 @@ failing the whole library. Nothing is ever replaced by zeros.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -35,6 +37,45 @@ from attnc.window import Vocab, window_features
 #: float64): one [64, 512, 512] batch at once is several times slower per
 #: window than chunks that stay in cache (measured in benchmarks/compile_bench.py).
 CHUNK_ELEMENTS = 1 << 20
+
+#: Results of window-independent programs (CompiledProgram.window_independent) are kept,
+#: least recently used first out, up to this many bytes in all (programs with the same
+#: kernel and constants share entries): dense matrices, narrow sparse rows (K * 4 <= n)
+#: and row supports, by (kernel, constants, backend, kind, n, causal).
+CACHE_BYTES = 256 << 20
+
+
+class _ResultCache:
+    """A process-wide LRU cache with a byte budget (thread-safe)."""
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.used = 0
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    def put(self, key, value, nbytes: int) -> None:
+        if nbytes > self.budget:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            while self._items and self.used + nbytes > self.budget:
+                _, (_, size) = self._items.popitem(last=False)
+                self.used -= size
+            self._items[key] = (value, nbytes)
+            self.used += nbytes
+
+
+_RESULTS = _ResultCache(CACHE_BYTES)
 
 #: Errors a program can raise at run time (the interpreter's and the kernels').
 RUNTIME_ERRORS = (IndexError, ZeroDivisionError, ValueError, TypeError, OverflowError,
@@ -109,6 +150,51 @@ class CompiledProgram:
         return self.program.name
 
     @property
+    def window_independent(self) -> bool:
+        """Whether the matrix depends on the window length only (no token, feature or table read).
+
+        Such programs (previous token, first token, decays, ...) are computed for
+        one window per length and reused: `evaluate` copies the cached matrix,
+        `evaluate_sparse` repeats the cached rows (O(B n K), no n x n work).
+        """
+        return self.backend in ("numpy", "torch") and self.kernel_source is not None and self.reads == () \
+            and "F[" not in self.kernel_source and "L[" not in self.kernel_source
+
+    def _one_window(self, ids: np.ndarray, vocab: Vocab, causal: bool) -> np.ndarray:
+        """The read-only rule-applied [n, n] matrix of a window-independent program (cached by n, causal)."""
+        n = ids.shape[1]
+        key = self._key("dense", n, causal)
+        matrix = _RESULTS.get(key)
+        if matrix is None:
+            matrix = np.empty((1, n, n), dtype=np.float64)
+            try:
+                self._evaluate_chunk(ids[:1], vocab, {"ids": ids[:1]}, causal, matrix)
+            except RUNTIME_ERRORS as exc:  # the same for every window: the first one fails
+                raise WindowError(self.name, 0, ids[0], exc, vocab.decode(ids[0])) from exc
+            matrix = matrix[0]
+            matrix.setflags(write=False)
+            _RESULTS.put(key, matrix, matrix.nbytes)
+        return matrix
+
+    def row_support(self, ids: np.ndarray, vocab: Vocab, *, causal: bool = True) -> int | None:
+        """The most non-zeros of any row for windows of ids' length, for a window-independent
+        program (cached by length); None for other programs (it depends on the window)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if not self.window_independent or ids.ndim != 2 or not ids.shape[0]:
+            return None
+        key = self._key("support", ids.shape[1], causal)
+        support = _RESULTS.get(key)
+        if support is None:
+            matrix = self._one_window(ids, vocab, causal)
+            support = int((matrix != 0).sum(axis=-1).max()) if matrix.size else 0
+            _RESULTS.put(key, support, 64)
+        return support
+
+    def _key(self, kind: str, n: int, causal: bool) -> tuple:
+        constants = tuple((type(c).__name__, c) for c in self.constants)  # 1 and 1.0 are equal keys
+        return (self.kernel_source, constants, self.backend, self.device, kind, n, bool(causal))
+
+    @property
     def form(self) -> str:
         return self.program.form
 
@@ -165,25 +251,31 @@ class CompiledProgram:
         if self.backend == "interpreted":
             return self._evaluate_interpreted(ids, vocab, causal)
         batch, n = ids.shape
+        if self.window_independent and batch:
+            out = np.empty((batch, n, n), dtype=np.float64)
+            out[...] = self._one_window(ids, vocab, causal)
+            return out
         if features is not None:
             features = dict(features)
         elif self.reads == ():  # e.g. position-only programs: the features would cost more than the kernel
             features = {"ids": ids}
         else:
             features = window_features(ids, vocab)
-        out = np.empty((batch, n, n), dtype=np.float64)
+        # zeros (lazily zeroed pages, no extra pass): paper-form loop kernels build each
+        # window's matrix in its slice of out and then need not zero it themselves
+        out = np.zeros((batch, n, n), dtype=np.float64)
         step = max(1, CHUNK_ELEMENTS // max(1, n * n))
         for lo in range(0, batch, step):
             hi = min(batch, lo + step)
             part = {key: value[lo:hi] for key, value in features.items()}
             try:
-                self._evaluate_chunk(ids[lo:hi], vocab, part, causal, out[lo:hi])
+                self._evaluate_chunk(ids[lo:hi], vocab, part, causal, out[lo:hi], zeroed=True)
             except RUNTIME_ERRORS as exc:
                 self._raise_first_failure(ids, vocab, features, causal, lo, hi, exc)
         return out
 
     def _evaluate_chunk(self, ids: np.ndarray, vocab: Vocab, features: Mapping[str, np.ndarray], causal: bool,
-                        out: np.ndarray) -> None:
+                        out: np.ndarray, zeroed: bool = False) -> None:
         """Rule-applied matrices of one chunk into out, with no extra full passes over [B, n, n].
 
         Loop kernels apply the rule inside the kernel, per window; array kernels'
@@ -194,7 +286,8 @@ class CompiledProgram:
             from attnc.compiler.numba_backend import run_loop_kernel_with_rule
 
             tables = [build_table(spec, vocab) for spec in self.tables]
-            if not run_loop_kernel_with_rule(self.kernel(), self.constants, tables, dict(features), causal, out):
+            if not run_loop_kernel_with_rule(self.kernel(), self.constants, tables, dict(features), causal, out,
+                                             zeroed):
                 out[...] = apply_output_rule(self.raw(ids, vocab, features), causal=causal)
             return
         apply_output_rule_fused(self.raw(ids, vocab, features), causal=causal, out=out)
@@ -245,19 +338,54 @@ class CompiledProgram:
                 raise WindowError(self.name, b, ids[b], exc, exc.text) from exc
         return out
 
-    def evaluate_sparse(self, ids: np.ndarray, vocab: Vocab, *, causal: bool = True, k: int | None = None,
+    def evaluate_sparse(self, ids: np.ndarray, vocab: Vocab, *, causal: bool = True, k: int | str | None = None,
                         features: Mapping[str, np.ndarray] | None = None) -> SparseRows:
         """The same matrices as `evaluate`, as the K largest-index-ordered non-zeros per row.
 
         Args:
             k: entries kept per row; default `self.sparse_k` (probed at compile
-                time), else the largest row support in this batch.
+                time), else the largest row support in this batch; "support":
+                the largest row support in this batch.
 
         Raises:
             ValueError: a row has more than `k` non-zeros (nothing is dropped silently).
         """
+        ids = np.asarray(ids, dtype=np.int64)
+        if self.window_independent and ids.ndim == 2 and ids.shape[0]:
+            batch, n = ids.shape
+            key = self._key("sparse", n, causal)
+            rows = _RESULTS.get(key)
+            if rows is None:
+                rows = dense_to_sparse(self._one_window(ids, vocab, causal)[None], None, self.name)
+                if rows.keys.shape[2] * 4 <= n:
+                    rows.keys.setflags(write=False)
+                    rows.weights.setflags(write=False)
+                    _RESULTS.put(key, rows, rows.keys.nbytes + rows.weights.nbytes)
+            support = rows.keys.shape[2]
+            if k is None:
+                k = self.sparse_k if self.sparse_k is not None else support
+            elif k == "support":
+                k = support
+            if support > k:
+                raise ValueError(f"program {self.name!r}: a row has {support} non-zeros, more than K={k}")
+            keys, weights = rows.keys, rows.weights
+            if k > support:  # pad to K as dense_to_sparse does: the next keys in order, weight 0
+                keys, weights = _pad_rows(keys, weights, k, n)
+            keys = np.ascontiguousarray(np.broadcast_to(keys, (batch,) + keys.shape[1:]))
+            weights = np.ascontiguousarray(np.broadcast_to(weights, (batch,) + weights.shape[1:]))
+            return SparseRows(keys=keys, weights=weights)
         dense = self.evaluate(ids, vocab, causal=causal, features=features)
-        return dense_to_sparse(dense, k if k is not None else self.sparse_k, self.name)
+        return dense_to_sparse(dense, None if k == "support" else k if k is not None else self.sparse_k, self.name)
+
+
+def _pad_rows(keys: np.ndarray, weights: np.ndarray, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Widen rows to K slots: the extra slots hold the smallest keys not in the row, weight 0."""
+    batch, rows, width = keys.shape
+    taken = np.zeros((batch, rows, n), dtype=bool)
+    np.put_along_axis(taken, keys.astype(np.int64), True, axis=-1)
+    free = np.argsort(taken, axis=-1, kind="stable")[..., :k - width]
+    return (np.concatenate([keys, free.astype(np.int32)], axis=-1),
+            np.concatenate([weights, np.zeros(free.shape, dtype=weights.dtype)], axis=-1))
 
 
 def dense_to_sparse(dense: np.ndarray, k: int | None, name: str = "program") -> SparseRows:

@@ -100,7 +100,8 @@ def _single_token_index(node: ast.expr) -> ast.expr | None:
             return None
         if not isinstance(current, _HOISTABLE):
             return None
-        if isinstance(current, ast.Attribute) and current.attr not in STR_METHODS:
+        if isinstance(current, ast.Attribute) and current.attr not in STR_METHODS \
+                and not (current.attr == "get" and isinstance(current.value, ast.Dict)):  # {...}.get(token, d)
             return None
         if isinstance(current, ast.Call) and isinstance(current.func, ast.Name):
             if current.func.id not in _TABLE_BUILTINS:

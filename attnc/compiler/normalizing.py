@@ -128,6 +128,7 @@ def normalize_paper(lowered: LoweredProgram) -> list[ast.stmt]:
         for stmt in lowered.body
         for node in ast.walk(stmt)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
+        and node.func.attr != "get"  # dict.get only reads: a constant dict stays a constant
     } | {
         node.value.id
         for stmt in lowered.body

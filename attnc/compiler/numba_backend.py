@@ -9,7 +9,7 @@ integer/float/bool arrays:
     program(n, ids, F_<feature>..., L<t>, E<t>..., C) -> out      (paper form)
     pair(q, k, n, ids, F_<feature>..., L<t>, E<t>..., C) -> float (native form)
     (only the features the program reads are passed)
-    kernel(ids[B, n], features..., tables..., C, causal, rule, out[B, n, n]) -> 0 | 1
+    kernel(ids[B, n], features..., tables..., C, causal, rule, out[B, n, n], zeroed) -> 0 | 1
                                                                    (batch loop)
 
 `kernel` writes raw matrices, or with `rule` the output rule applied per
@@ -34,6 +34,7 @@ from attnc.compiler.hoisting import BuiltTable
 from attnc.compiler.ir import BOOL, FEATURE_TYPES, Feature, Lookup, Matrix, Pos, TokStr, UnsupportedError, WinLen
 from attnc.compiler.normalizing import NormalizedProgram
 from attnc.compiler.output_kernel import rule_matrix_source
+from attnc.compiler.value_types import constant_dict_get, is_numpy_elementwise
 
 _FEATURES = tuple(name for name in FEATURE_TYPES if name != "ids")
 
@@ -51,6 +52,16 @@ def _lookup(values, errors, token):
     if errors[token]:
         raise ValueError("a token-string expression failed on this token")
     return values[token]
+
+
+@njit(**_INLINE)
+def _fill_into(buf, value, zeroed):
+    if zeroed and value == 0.0:  # a fresh np.zeros buffer: its pages are zero already
+        return buf
+    for i in range(buf.shape[0]):
+        for j in range(buf.shape[1]):
+            buf[i, j] = value
+    return buf
 
 
 @njit(**_JIT)
@@ -115,11 +126,16 @@ def generate_loop_kernel(program: NormalizedProgram) -> LoopKernel:
     # cache (no separate passes over [B, n, n]); the kernel returns 1 at the
     # first window with a NaN/inf raw value, and the caller names it.
     if program.form == "paper":
-        lines.append(f"def program({args}):")
-        inner = slices + [f"        m = program({call_args})",
+        # The first output matrix is the window's slice of `out` (`buf`): no n x n
+        # allocation per window, and the rule runs in place. A final
+        # `m += c; m = m / m.sum(axis=1, keepdims=True)` is fused with the rule.
+        lines.append(f"def program({args}, buf, zeroed):")
+        final = gen.final_add
+        inner = slices + [f"        m = program({call_args}, out[b], zeroed)",
                           "        if not rule:",
-                          "            out[b] = m",
-                          "        elif _rule_matrix(m, causal, out[b]) != 0:",
+                          "            out[b] = m" if final is None else f"            out[b] = _add_row_normalize_inplace(m, {final})",
+                          "        elif _rule_matrix(m, causal, out[b]) != 0:" if final is None
+                          else f"        elif _add_normalize_rule_matrix(m, {final}, causal, out[b]) != 0:",
                           "            return 1"]
     else:
         lines[0] = "@njit(**_INLINE)"
@@ -132,7 +148,7 @@ def generate_loop_kernel(program: NormalizedProgram) -> LoopKernel:
     header = "# attnc generated kernel (loop form: numba); regenerated from the program source, do not edit.\n"
     kernel = [
         "@njit(**_JIT)",
-        f"def kernel(ids{feature_args}{table_args}, C, causal, rule, out):",
+        f"def kernel(ids{feature_args}{table_args}, C, causal, rule, out, zeroed):",
         "    n = ids.shape[1]",
         "    for b in range(ids.shape[0]):",
         *inner,
@@ -153,6 +169,16 @@ class _LoopGen:
         # when no other name can see that array (a fresh array saves an n*n
         # allocation and its page faults per window).
         self.normalize_in_place = not _matrix_may_alias(program.body)
+        self.depth = 0
+        # paper form: the first top-level output matrix is allocated in the kernel's `buf`
+        self.buffer_free = program.form == "paper"
+        # `c` of a final `m += c; m = m / m.sum(...); return m` left to the kernel (fused with the rule)
+        self.final_add: str | None = None
+        self._returns = sum(isinstance(node, ast.Return) for stmt in program.body for node in ast.walk(stmt))
+        # np.exp/np.log give NumPy floats: dividing by one (or int() of one) gives inf/NaN where
+        # numba's Python floats raise, so they are compiled only in programs without such spots.
+        self.numpy_floats_ok = not _divides(program.body)
+        self.loop_ints = _loop_ints(program.body)
 
     # ---- statements ------------------------------------------------------------------
     def block(self, stmts: list[ast.stmt], depth: int) -> list[str]:
@@ -164,14 +190,30 @@ class _LoopGen:
                 continue
             fused = self.add_then_normalize(stmt, following)
             if fused is not None:
-                lines.append("    " * depth + fused)
+                name, constant = fused
+                if self.is_final(depth, name, stmts, stmt):
+                    self.final_add = constant  # the kernel applies it, fused with the output rule
+                else:
+                    lines.append("    " * depth + f"{name} = _add_row_normalize_inplace({name}, {constant})")
                 skip = True
                 continue
             lines += self.stmt(stmt, depth)
         return lines or ["    " * depth + "pass"]
 
-    def add_then_normalize(self, first: ast.stmt, second: ast.stmt | None) -> str | None:
-        """`m += c` then an in-place `m = m / m.sum(axis=1, keepdims=True)`: one pass over m, same numbers."""
+    def is_final(self, depth: int, name: str, stmts: list[ast.stmt], first: ast.stmt) -> bool:
+        """Whether `first` (an add-then-normalize of `name`) is followed only by the program's one `return name`."""
+        if self.native or depth != 1 or self._returns != 1 or self.final_add is not None:
+            return False
+        at = next(i for i, s in enumerate(stmts) if s is first)
+        rest = stmts[at + 2:]
+        return len(rest) == 1 and isinstance(rest[0], ast.Return) and isinstance(rest[0].value, ast.Name) \
+            and rest[0].value.id == name
+
+    def add_then_normalize(self, first: ast.stmt, second: ast.stmt | None) -> tuple[str, str] | None:
+        """`m += c` then an in-place `m = m / m.sum(axis=1, keepdims=True)`: one pass over m, same numbers.
+
+        Returns (m, the code of c), or None when the two statements are not that pattern.
+        """
         if not (isinstance(first, ast.AugAssign) and isinstance(first.op, ast.Add)
                 and isinstance(first.target, ast.Name) and first.target.id in self.matrices):
             return None
@@ -190,10 +232,11 @@ class _LoopGen:
                 and value.left.id == name and _is_row_sums(value.right, name)
         else:
             ok = False
-        return f"{name} = _add_row_normalize_inplace({name}, {self.expr(first.value)})" if ok else None
+        return (name, self.expr(first.value)) if ok else None
 
     def stmt(self, node: ast.stmt, depth: int) -> list[str]:
         pad = "    " * depth
+        self.depth = depth
         if isinstance(node, ast.Pass):
             return [pad + "pass"]
         if isinstance(node, ast.Break):
@@ -273,6 +316,9 @@ class _LoopGen:
 
     def value(self, node: ast.expr, target: ast.expr) -> str:
         if isinstance(node, Matrix):
+            if self.buffer_free and self.depth == 1:  # runs once per window: the window's slice of out
+                self.buffer_free = False
+                return f"_fill_into(buf, {float(node.fill)!r}, zeroed)"
             return f"np.{'zeros' if node.fill == 0.0 else 'ones'}((n, n))"
         if isinstance(target, ast.Name) and target.id in self.matrices and isinstance(node, ast.BinOp) \
                 and isinstance(node.op, ast.Div) and isinstance(node.left, ast.Name) \
@@ -368,6 +414,25 @@ class _LoopGen:
         if node.keywords:
             raise UnsupportedError("keyword arguments in loop code")
         func = node.func
+        if constant_dict_get(node) is not None:
+            table, default = constant_dict_get(node)
+            kinds = {type(v) for v in [*table.values(), default]}
+            if len(kinds) != 1 or kinds - {int, float, bool} or any(type(k) not in (int, float, bool) or k != k
+                                                                      for k in table):
+                raise UnsupportedError("dict.get() in loop code other than numbers -> one type of number")
+            key = self.expr(node.args[0])
+            result = repr(default)
+            for k, v in reversed(list(table.items())):  # `key` is pure: evaluated once per test
+                result = f"({v!r} if {key} == {k!r} else {result})"
+            return result
+        if is_numpy_elementwise(node) and len(node.args) == 1:
+            if not _surely_number(node.args[0], self.loop_ints):
+                raise UnsupportedError(f"np.{func.attr}() of a value that may be a bool (a float16 in NumPy); "
+                                       "write e.g. np.exp(1.0 * x)")
+            if not self.numpy_floats_ok:
+                raise UnsupportedError(f"np.{func.attr}() in a program that divides, takes powers or int() "
+                                       "(NumPy float semantics)")
+            return f"np.{func.attr}(float({self.expr(node.args[0])}))"
         if isinstance(func, ast.Name) and func.id in ("min", "max", "abs", "int", "float", "bool", "len"):
             return f"{func.id}({', '.join(self.expr(a) for a in node.args)})"
         if isinstance(func, ast.Attribute) and func.attr == "sum" and not node.args:
@@ -383,6 +448,61 @@ class _LoopGen:
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
            ast.Pow: "**", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^"}
 _CMPOPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+
+
+def _loop_ints(body: list[ast.stmt]) -> frozenset[str]:
+    """Names bound only as `for NAME in range(...)` targets: Python ints."""
+    loops, other = set(), set()
+    for stmt in body:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.For) and isinstance(node.target, ast.Name) and isinstance(node.iter, ast.Call) \
+                    and isinstance(node.iter.func, ast.Name) and node.iter.func.id in ("range", "reversed"):
+                loops.add(node.target.id)
+            elif isinstance(node, ast.For):
+                other.update(n.id for n in ast.walk(node.target) if isinstance(n, ast.Name))
+            elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.NamedExpr)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:  # names bound (not those indexing a subscript target)
+                    names = target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]
+                    other.update(n.id for n in names if isinstance(n, ast.Name))
+    return frozenset(loops - other)
+
+
+def _surely_number(node: ast.expr, ints: frozenset[str] = frozenset()) -> bool:
+    """An int or float for sure, never a (NumPy) bool: a number literal, the window length, a
+    range() loop variable, float(), np.exp/np.log, arithmetic with one of these or true division,
+    or the negation of one of these."""
+    if isinstance(node, ast.Constant):
+        return type(node.value) in (int, float)
+    if isinstance(node, WinLen):
+        return True
+    if isinstance(node, ast.Name):
+        return node.id in ints
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        return _surely_number(node.operand, ints)
+    if isinstance(node, ast.Call):
+        return is_numpy_elementwise(node) or (isinstance(node.func, ast.Name) and node.func.id == "float")
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+        return isinstance(node.op, ast.Div) or _surely_number(node.left, ints) or _surely_number(node.right, ints)
+    return False
+
+
+def _divides(body: list[ast.stmt]) -> bool:
+    """Whether the program divides, takes a modulo or a power, or calls int(), apart from
+    row normalisations `m / m.sum(axis=1, keepdims=True)` (NumPy semantics in the kernel too)."""
+    for stmt in body:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)):
+                if not (isinstance(node.op, ast.Div) and isinstance(node.left, ast.Name)
+                        and _is_row_sums(node.right, node.left.id)):
+                    return True
+            if isinstance(node, ast.AugAssign) and isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)):
+                if not (isinstance(node.op, ast.Div) and isinstance(node.target, ast.Name)
+                        and _is_row_sums(node.value, node.target.id)):
+                    return True
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "int":
+                return True
+    return False
 
 
 def _has_ir(node: ast.AST) -> bool:
@@ -470,18 +590,23 @@ def run_loop_kernel(kernel, constants: tuple, tables: list[BuiltTable], features
     """
     args = _kernel_args(constants, tables, features)
     batch, n = args[0].shape
+    zeroed = out is None
     if out is None:
         out = np.zeros((batch, n, n), dtype=np.float64)
-    kernel(*args, True, False, out)
+    kernel(*args, True, False, out, zeroed)
     return out
 
 
 def run_loop_kernel_with_rule(kernel, constants: tuple, tables: list[BuiltTable], features: dict[str, np.ndarray],
-                              causal: bool, out: np.ndarray) -> bool:
+                              causal: bool, out: np.ndarray, zeroed: bool = False) -> bool:
     """Run a loop kernel with the output rule fused in, into out (C-contiguous float64 [B, n, n]).
+
+    Args:
+        zeroed: out holds zeros only (a fresh np.zeros): paper-form programs then
+            skip zeroing their matrix, which is the window's slice of out.
 
     Returns:
         False when some raw value was NaN or inf (out is then incomplete: rerun
         `run_loop_kernel` and the output rule to name the error).
     """
-    return kernel(*_kernel_args(constants, tables, features), bool(causal), True, out) == 0
+    return kernel(*_kernel_args(constants, tables, features), bool(causal), True, out, bool(zeroed)) == 0

@@ -13,6 +13,11 @@ import numpy as np
 from attnc.compiler.hoisting import BuiltTable
 
 
+#: `scalar ** int array` with at least this many entries is computed as a gather from a
+#: table of scalar ** e over the exponents' range (one pow per distinct exponent).
+_POWER_TABLE_MIN = 4096
+
+
 class NumpyOps:
     """Array operations with Python's value and error semantics (NumPy arrays)."""
 
@@ -79,7 +84,23 @@ class NumpyOps:
         if a_arr.dtype.kind in "iub" and b_arr.dtype.kind in "iub":
             return np.power(a_arr.astype(np.int64), np.maximum(b_arr, 0))
         with np.errstate(over="ignore", invalid="ignore"):
+            if a_arr.ndim == 0 and b_arr.dtype.kind in "iu" and b_arr.size >= _POWER_TABLE_MIN:
+                # `c ** distance`: few distinct exponents; one pow per exponent, then a gather
+                low, high = int(b_arr.min()), int(b_arr.max())
+                if high - low < b_arr.size // 8:
+                    table = np.power(a_arr.astype(np.float64), np.arange(low, high + 1, dtype=np.float64))
+                    return table[b_arr - low]
             return np.power(a_arr.astype(np.float64), b_arr)
+
+    @staticmethod
+    def exp(x):
+        with np.errstate(over="ignore", under="ignore"):
+            return np.exp(np.asarray(x, dtype=np.float64))
+
+    @staticmethod
+    def log(x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(np.asarray(x, dtype=np.float64))
 
     @staticmethod
     def where(c, a, b):

@@ -104,6 +104,12 @@ class TorchOps:
         dtype = torch.promote_types(a.dtype, b.dtype)
         return torch.maximum(a.to(dtype), b.to(dtype))
 
+    def exp(self, x):
+        return torch.exp(_t(x, self.device).to(torch.float64))
+
+    def log(self, x):
+        return torch.log(_t(x, self.device).to(torch.float64))
+
     def absolute(self, x):
         return torch.abs(_t(x, self.device))
 

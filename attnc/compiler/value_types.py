@@ -110,6 +110,65 @@ def _binop_type(node: ast.BinOp, left: str, right: str) -> str:
     raise UnsupportedError(f"operator {type(op).__name__}")
 
 
+#: NumPy functions compiled as elementwise float functions (same values as on a scalar).
+NUMPY_ELEMENTWISE = ("exp", "log")
+
+
+def is_numpy_elementwise(node: ast.AST) -> bool:
+    """`np.exp(x)` / `np.log(x)` (also `numpy.`): one number -> a NumPy float."""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+        and node.func.attr in NUMPY_ELEMENTWISE and isinstance(node.func.value, ast.Name) \
+        and node.func.value.id in ("np", "numpy") and not node.keywords
+
+
+def numpy_float_inside(node: ast.AST) -> bool:
+    """Whether an np.exp/np.log result may flow into `node`'s value.
+
+    Such a value is a NumPy float: dividing by it (or raising 0 of it to a
+    negative power) gives inf/NaN where a Python float raises, so kernels
+    refuse those spots rather than raise where the interpreter does not.
+    """
+    return any(is_numpy_elementwise(n) for n in ast.walk(node))
+
+
+def constant_dict_get(node: ast.AST) -> tuple[dict, object] | None:
+    """`{k: v, ...}.get(x, default)` on a literal dict of constants: (the dict, default); else None."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+            and isinstance(node.func.value, ast.Dict) and not node.keywords and len(node.args) == 2
+            and isinstance(node.args[1], ast.Constant)):
+        return None
+    entries = node.func.value
+    if not all(isinstance(e, ast.Constant) for e in [*entries.keys, *entries.values]):  # also no `**` (None key)
+        return None
+    numbers = [e.value for e in [*entries.keys, *entries.values, node.args[1]] if isinstance(e.value, float)]
+    if any(x - x != 0.0 for x in numbers):  # inf/NaN: no literal to write in a kernel
+        return None
+    return {k.value: v.value for k, v in zip(entries.keys, entries.values)}, node.args[1].value
+
+
+def _dict_get_type(node: ast.Call, tables) -> str:
+    """The type of `{...}.get(x, default)`: the values' and default's one type."""
+    table, default = constant_dict_get(node)
+    kinds = {infer_type(ast.Constant(value=v)) for v in [*table.values(), default]}
+    if len(kinds) != 1 or STR in kinds:
+        raise UnsupportedError("dict.get() whose values and default are not all ints, all floats or all bools")
+    key_kind = infer_type(node.args[0], tables)
+    key_kinds = {infer_type(ast.Constant(value=k)) for k in table}
+    if key_kind == STR and key_kinds - {STR} or key_kind != STR and (STR in key_kinds or any(k != k for k in table)):
+        raise UnsupportedError("dict.get() with keys of another type than the looked-up value")
+    return kinds.pop()
+
+
+def _may_be_bool(node: ast.expr, tables) -> bool:
+    """Whether a bool can reach `node`'s value through a conditional or `and`/`or` branch."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.BoolOp):
+            return True
+        if isinstance(sub, ast.IfExp) and BOOL in (infer_type(sub.body, tables), infer_type(sub.orelse, tables)):
+            return True
+    return False
+
+
 def _call_type(node: ast.Call, tables) -> str:
     func = node.func
     if node.keywords:
@@ -137,6 +196,14 @@ def _call_type(node: ast.Call, tables) -> str:
         if name == "str" and len(args) == 1:
             return STR
         raise UnsupportedError(f"call of {name}() with {args}")
+    if constant_dict_get(node) is not None:
+        return _dict_get_type(node, tables)
+    if is_numpy_elementwise(node):
+        if len(node.args) != 1 or infer_type(node.args[0], tables) not in (INT, FLOAT) \
+                or _may_be_bool(node.args[0], tables):
+            # np.exp(True) is a float16 in NumPy: bool arguments stay interpreted
+            raise UnsupportedError(f"np.{func.attr}() of something other than one int or float")
+        return FLOAT
     if isinstance(func, ast.Attribute) and func.attr in STR_METHODS:
         if infer_type(func.value, tables) != STR:
             raise UnsupportedError(f".{func.attr}() on a non-string")

@@ -11,7 +11,11 @@ fast; `lazy=False` does it for all programs during the load.
 
 `Library.matrices(names, ids)` is the runtime's ProgramSource protocol
 (attnc/runtime/surrogate.py): name -> float64 [B, n, n], row-stochastic and
-causal (output rule applied).
+causal (output rule applied). `Library.sparse_matrices(names, ids)` is its
+optional SparseProgramSource extension: the same matrices as K (key, weight)
+pairs per row, for programs whose matrix depends on the window length only
+and whose rows are narrow (previous token, first token, ...), computed
+without any n x n work per call.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from attnc.compiler.compiled import CompiledProgram, evaluate_library
+from attnc.compiler.compiled import CompiledProgram, SparseRows, evaluate_library
 from attnc.compiler.compiling import compile_program
 from attnc.compiler.kernel_store import kernel_key
 from attnc.compiler.library_format import (
@@ -204,6 +208,48 @@ class Library:
         compiled.sparse_k = record.sparse_k
         return compiled
 
+    #: sparse_matrices gives rows of K entries when K * SPARSE_RATIO <= n (the surrogate's
+    #: threshold for its sparse P @ V: wider rows are cheaper as a dense matmul).
+    SPARSE_RATIO = 8
+
+    def sparse_matrices(self, names: Sequence[str], ids: np.ndarray) -> dict[str, SparseRows | None]:
+        """Row-sparse matrices where that is cheap (the runtime's SparseProgramSource protocol).
+
+        Args:
+            names: program names.
+            ids: int64 [B, n] windows.
+
+        Returns:
+            name -> SparseRows (keys int32 [B, n, K], weights float32 [B, n, K]:
+            the rows of `matrices`, keys in increasing order, padding weight 0),
+            for programs whose matrix depends on the window length only
+            (CompiledProgram.window_independent) with K * SPARSE_RATIO <= n;
+            None for the others (ask `matrices`).
+
+        Raises:
+            KeyError: an unknown program name.
+            attnc.compiler.WindowError: a program failed on a window.
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        self._check_names(names)
+        out: dict[str, SparseRows | None] = {}
+        for name in names:
+            program = self.programs[name]
+            out[name] = None
+            if program.window_independent and ids.ndim == 2 and ids.shape[0]:
+                # the row support first (cached): wide rows are never built for the whole batch
+                if max(1, program.row_support(ids, self.vocab, causal=True)) * self.SPARSE_RATIO <= ids.shape[1]:
+                    out[name] = program.evaluate_sparse(ids, self.vocab, causal=True, k="support")
+        return out
+
+    def _check_names(self, names: Sequence[str]) -> None:
+        if self.vocab is None:
+            raise LibraryError("Library.matrices needs the tokenizer's tables: load_library(..., vocab=...) "
+                               "or set library.vocab")
+        unknown = [n for n in names if n not in self.records or self.records[n].status != "ok"]
+        if unknown:
+            raise KeyError(f"no compiled program named {unknown}; known: {', '.join(self._names[:20])}...")
+
     def matrices(self, names: Sequence[str], ids: np.ndarray) -> dict[str, np.ndarray]:
         """Program matrices for windows of ids (the runtime's ProgramSource protocol).
 
@@ -218,12 +264,7 @@ class Library:
             KeyError: an unknown program name.
             attnc.compiler.WindowError: a program failed on a window (name and window in the message).
         """
-        if self.vocab is None:
-            raise LibraryError("Library.matrices needs the tokenizer's tables: load_library(..., vocab=...) "
-                               "or set library.vocab")
-        unknown = [n for n in names if n not in self.records or self.records[n].status != "ok"]
-        if unknown:
-            raise KeyError(f"no compiled program named {unknown}; known: {', '.join(self._names[:20])}...")
+        self._check_names(names)
         result = evaluate_library([self.programs[n] for n in names], ids, self.vocab, causal=True)
         if result.errors:
             first = next(iter(result.errors))
