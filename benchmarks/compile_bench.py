@@ -9,7 +9,12 @@ Prints, measured side by side in one run on this machine:
   first --ref-windows-N of the 64, one window at a time, reported per window)
   and both are warmed up first on other windows (numba JIT / kernel load and
   the interpreter's first call are not per-window speed; compile time is
-  reported separately below). Compiled: best of 2 runs of the batch;
+  reported separately below). Both are medians: compiled, of --repeat calls
+  of the batch; reference, of every window's own time, passes repeated (up to
+  --repeat) until --ref-min-s seconds were timed. The compiled side is timed
+  twice: `evaluate(ids, vocab)` (a new result array per call: `speedup_N`)
+  and `evaluate(ids, vocab, out=buffer)` with one buffer reused across calls,
+  as a scorer looping over batches of one shape can (`speedup_out_N`);
 - a generated library of --library-size programs (templates x parameters, native
   and paper form): cold `attnc compile` time with an empty numba cache, warm
   `load_library` time (lazy: manifest + hashes), full re-validation time
@@ -67,16 +72,40 @@ def windows(vocab: Vocab, batch: int, n: int, seed: int = 0) -> np.ndarray:
     return out
 
 
-def time_call(fn, repeat: int = 3) -> float:
-    best = float("inf")
+def median_time(fn, repeat: int) -> float:
+    """Median wall time of `repeat` calls of fn."""
+    times = []
     for _ in range(repeat):
         start = time.perf_counter()
         fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
-def per_program_speedups(vocab: Vocab, paths: list[Path], ref_windows: dict[int, int]) -> list[dict]:
+def reference_time(program, windows_ids: np.ndarray, vocab: Vocab, *, repeat: int, min_s: float) -> tuple[float, int]:
+    """Median seconds per window of `run_reference` over these windows, and the number of timings.
+
+    Each window is timed alone; passes over the windows repeat (up to `repeat`)
+    until `min_s` seconds were spent, so fast interpreters get enough samples
+    that noise does not decide their median (slow ones get one pass).
+    """
+    samples: list[float] = []
+    spent = 0.0
+    for _ in range(repeat):
+        for row_ids in windows_ids:
+            start = time.perf_counter()
+            run_reference(program, row_ids, vocab)
+            samples.append(time.perf_counter() - start)
+            spent += samples[-1]
+        if spent >= min_s:
+            break
+    return statistics.median(samples), len(samples)
+
+
+def per_program_speedups(vocab: Vocab, paths: list[Path], ref_windows: dict[int, int], *, repeat: int = 5,
+                         ref_min_s: float = 0.3) -> list[dict]:
+    """Per program and window length: median seconds per window, compiled (batch 64; a new
+    result array per call, and one `out=` buffer reused across calls) vs the interpreter."""
     rows = []
     data = {n: windows(vocab, 64, n, seed=n) for n in (128, 512)}
     for path in paths:
@@ -85,20 +114,24 @@ def per_program_speedups(vocab: Vocab, paths: list[Path], ref_windows: dict[int,
         row = {"name": program.name, "form": program.form, "backend": compiled.backend}
         for n, ids in data.items():
             compiled.evaluate(ids[-2:], vocab)  # JIT / tables warm
-            compiled_s = time_call(lambda: compiled.evaluate(ids, vocab), repeat=2) / ids.shape[0]
-            k = ref_windows[n]
+            compiled_s = median_time(lambda: compiled.evaluate(ids, vocab), repeat) / ids.shape[0]
+            buffer = np.empty((ids.shape[0], n, n), dtype=np.float64)
+            compiled.evaluate(ids, vocab, out=buffer)  # the buffer's pages are touched once
+            compiled_out_s = median_time(lambda: compiled.evaluate(ids, vocab, out=buffer), repeat) / ids.shape[0]
+            del buffer
             run_reference(program, ids[-1], vocab)  # warm-up, as for the compiled side
-            start = time.perf_counter()
-            for row_ids in ids[:k]:
-                run_reference(program, row_ids, vocab)
-            ref_s = (time.perf_counter() - start) / k
+            ref_s, ref_samples = reference_time(program, ids[:ref_windows[n]], vocab, repeat=repeat, min_s=ref_min_s)
             row[f"compiled_s_{n}"] = compiled_s
+            row[f"compiled_out_s_{n}"] = compiled_out_s
             row[f"reference_s_{n}"] = ref_s
+            row[f"reference_timings_{n}"] = ref_samples
             row[f"speedup_{n}"] = ref_s / compiled_s
+            row[f"speedup_out_{n}"] = ref_s / compiled_out_s
         rows.append(row)
-        print(f"{row['name']:26s} {row['backend']:11s} "
-              + "  ".join(f"n={n}: {row[f'reference_s_{n}'] * 1e3:8.1f} ms -> {row[f'compiled_s_{n}'] * 1e3:7.3f} ms"
-                          f" (x{row[f'speedup_{n}']:.0f})" for n in data), flush=True)
+        print(f"{row['name']:26s} {row['backend']:6s} "
+              + "  ".join(f"n={n}: {row[f'reference_s_{n}'] * 1e3:7.2f} ms -> {row[f'compiled_s_{n}'] * 1e3:6.3f} ms"
+                          f" (x{row[f'speedup_{n}']:.1f}; out= {row[f'compiled_out_s_{n}'] * 1e3:6.3f} ms,"
+                          f" x{row[f'speedup_out_{n}']:.1f})" for n in data), flush=True)
     return rows
 
 
@@ -211,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated starter program names (default: all)")
     parser.add_argument("--ref-windows-128", type=int, default=2)
     parser.add_argument("--ref-windows-512", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="timed calls of each compiled batch, and most passes over the reference windows")
+    parser.add_argument("--ref-min-s", type=float, default=0.3,
+                        help="reference passes repeat (up to --repeat) until this many seconds were timed")
     parser.add_argument("--library-size", type=int, default=1000)
     args = parser.parse_args(argv)
     vocab = real_vocab()
@@ -225,14 +262,22 @@ def main(argv: list[str] | None = None) -> int:
         paths = [p for p in paths if p.stem in wanted]
     if args.programs:
         paths = paths[:args.programs]
-    rows = per_program_speedups(vocab, paths, {128: args.ref_windows_128, 512: args.ref_windows_512})
+    rows = per_program_speedups(vocab, paths, {128: args.ref_windows_128, 512: args.ref_windows_512},
+                                repeat=args.repeat, ref_min_s=args.ref_min_s)
     speedups = [r[f"speedup_{n}"] for r in rows for n in (128, 512)]
+    speedups_out = [r[f"speedup_out_{n}"] for r in rows for n in (128, 512)]
+    slowest = min(rows, key=lambda r: min(r["speedup_128"], r["speedup_512"]))
     summary = {
         "median_speedup": round(statistics.median(speedups), 1),
         "min_speedup": round(min(speedups), 1),
+        "min_speedup_program": slowest["name"],
         "median_speedup_128": round(statistics.median(r["speedup_128"] for r in rows), 1),
         "median_speedup_512": round(statistics.median(r["speedup_512"] for r in rows), 1),
+        "median_speedup_out": round(statistics.median(speedups_out), 1),
+        "min_speedup_out": round(min(speedups_out), 1),
         "reference_windows_timed": {"128": args.ref_windows_128, "512": args.ref_windows_512},
+        "timing": f"medians: compiled over {args.repeat} calls of the batch of 64; reference over every window "
+                  f"timed alone, passes repeated up to {args.repeat} times until {args.ref_min_s} s",
     }
     summary.update(library_figures(vocab, args.library_size) if args.library_size else {})
     if args.json:

@@ -8,15 +8,22 @@
    one-layer copy of the model (token embeddings + that layer's weights), so
    a 2,048-token window costs one layer, not the whole stack. Variants: all
    heads neural, and h heads replaced by programs (h = 1, 25% of the heads,
-   all of them). The time of a replaced variant includes computing the
-   program matrices (the surrogate computes them at the first replaced layer
-   of each forward). Batch 1; repetitions interleaved; medians.
+   all of them). The time of a replaced variant includes getting the
+   program matrices (the surrogate gets them at the first replaced layer of
+   each forward; the default programs are window-independent, so after the
+   warm-up that is a lookup of their validated rows, reused across forwards
+   and handles as in a perplexity run). Batch 1; repetitions interleaved;
+   medians of wall time (`ratio`) and of the thread's CPU time (`cpu_ratio`:
+   with --threads 1, steadier on a busy machine).
 2. The whole model. Perplexity-eval throughput (tokens/s) on windows of 128
    tokens from the shipped corpus, stock vs 25% of all heads replaced (every
    4th head in layer-major order), alternating batch by batch, medians;
    `throughput_ratio_25` = replaced tokens/s / stock tokens/s. The share of
    the replaced run's time spent computing program matrices is measured by
-   timing the program source (`program_eval_share`).
+   timing the program source (`program_eval_share`). Programs the source calls
+   window-independent (all the default ones) are validated once per layout and
+   their rows reused by later forwards (attnc.runtime.surrogate), so after
+   the warm-up they cost the source nothing.
 
 Replaced heads cycle through a few real starter programs (previous_token,
 first_token, sink_previous, decay_070) compiled into a temporary library; the
@@ -83,22 +90,34 @@ class TimedSource:
             self.seconds += time.perf_counter() - start
 
 
+    def window_independent(self, name: str) -> bool:
+        """Forwarded (WindowIndependentSource): the surrogate reuses such programs' rows across forwards."""
+        ask = getattr(self.source, "window_independent", None)
+        return bool(ask is not None and ask(name))
+
+
 class ModuleTimer:
-    """Wall time of each call of one module (forward pre-hook to forward hook)."""
+    """Wall time of each call of one module (forward pre-hook to forward hook), and the
+    calling thread's CPU time (with --threads 1 all of the call's work: a figure that
+    other processes on a busy machine disturb far less than wall time)."""
 
     def __init__(self, module: torch.nn.Module, device: str):
         self.times: list[float] = []
+        self.cpu_times: list[float] = []
         self._sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
         self._start = 0.0
+        self._cpu_start = 0.0
         self._hooks = [module.register_forward_pre_hook(self._before), module.register_forward_hook(self._after)]
 
     def _before(self, module, args):
         self._sync()
         self._start = time.perf_counter()
+        self._cpu_start = time.thread_time()
 
     def _after(self, module, args, output):
         self._sync()
         self.times.append(time.perf_counter() - self._start)
+        self.cpu_times.append(time.thread_time() - self._cpu_start)
 
     def remove(self) -> None:
         for hook in self._hooks:
@@ -194,6 +213,7 @@ def layer_costs(loaded, source, programs: Sequence[str], windows: Sequence[int],
         for n in windows:
             ids = torch.from_numpy(corpus_ids(loaded.tokenizer, n, 1)).to(device)
             times: dict[int, list[float]] = {h: [] for h in [0, *counts]}
+            cpu_times: dict[int, list[float]] = {h: [] for h in times}
             for rep in range(reps + 1):  # repetition 0 warms up (JIT, tables, allocator)
                 for h in times:
                     handle = install_surrogates(one, source, layer_map(h, programs)) if h else None
@@ -205,11 +225,14 @@ def layer_costs(loaded, source, programs: Sequence[str], windows: Sequence[int],
                             handle.remove()
                     if rep:
                         times[h].append(timer.times[-1])
-            neural = median(times[0])
+                        cpu_times[h].append(timer.cpu_times[-1])
+            neural, neural_cpu = median(times[0]), median(cpu_times[0])
             for h in counts:
-                replaced = median(times[h])
+                replaced, replaced_cpu = median(times[h]), median(cpu_times[h])
                 rows.append({"window": n, "h": h, "programs_used": min(h, len(programs)), "neural_ms": neural * 1e3,
-                             "replaced_ms": replaced * 1e3, "ratio": replaced / neural})
+                             "replaced_ms": replaced * 1e3, "ratio": replaced / neural,
+                             "neural_cpu_ms": neural_cpu * 1e3, "replaced_cpu_ms": replaced_cpu * 1e3,
+                             "cpu_ratio": replaced_cpu / neural_cpu if neural_cpu else float("nan")})
     finally:
         timer.remove()
     return rows
@@ -342,11 +365,12 @@ def print_tables(record: dict, stream=sys.stdout) -> None:
     print(machine_line(record["machine"]), file=stream)
     print(f"\none attention layer (layer {record['layer']} of {record['model']}, "
           f"{record['attn_implementation']}, {record['device']}, batch 1, median of {record['reps']}):", file=stream)
-    print(f"  {'window':>6} {'h':>4} {'programs':>8} {'neural ms':>10} {'replaced ms':>12} {'ratio':>7}", file=stream)
+    print(f"  {'window':>6} {'h':>4} {'programs':>8} {'neural ms':>10} {'replaced ms':>12} {'ratio':>7}"
+          f"   {'cpu ms: neural':>14} {'replaced':>9} {'ratio':>6}", file=stream)
     for row in record["layer_table"]:
         print(f"  {row['window']:>6} {row['h']:>4} {row['programs_used']:>8} {row['neural_ms']:>10.2f} "
-              f"{row['replaced_ms']:>12.2f} "
-              f"{row['ratio']:>7.2f}", file=stream)
+              f"{row['replaced_ms']:>12.2f} {row['ratio']:>7.2f}   {row['neural_cpu_ms']:>14.2f} "
+              f"{row['replaced_cpu_ms']:>9.2f} {row['cpu_ratio']:>6.2f}", file=stream)
     t = record["throughput"]
     print(f"\nwhole model, perplexity eval ({t['n_windows']} windows x {t['window']} tokens, batch {t['batch_size']}):",
           file=stream)

@@ -54,14 +54,16 @@ def test_quick_run_end_to_end(one_thread):
     table = record["layer_table"]
     assert [(r["window"], r["h"]) for r in table] == [(16, 1), (16, 4), (32, 1), (32, 4)]
     for row in table:
-        for key in ("neural_ms", "replaced_ms", "ratio"):
+        for key in ("neural_ms", "replaced_ms", "ratio", "neural_cpu_ms", "replaced_cpu_ms", "cpu_ratio"):
             assert row[key] > 0 and math.isfinite(row[key])
         assert row["ratio"] == pytest.approx(row["replaced_ms"] / row["neural_ms"])
     t = record["throughput"]
     assert record["throughput_ratio_25"] == pytest.approx(t["replaced_tokens_per_s"] / t["stock_tokens_per_s"])
     assert t["replaced_heads"] == 2 and t["total_heads"] == 8
     assert t["ppl_replaced"] != t["ppl_stock"]  # the heads really were replaced
-    assert 0 < t["program_eval_share"] < 1
+    # the default programs are window-independent: their rows are computed in the warm-up
+    # forward and then reused (attnc.runtime.surrogate), so the timed runs may ask the source nothing
+    assert 0 <= t["program_eval_share"] < 1
     assert record["machine"]["versions"]["torch"]
 
 

@@ -523,3 +523,49 @@ def test_sparse_source_rows_are_checked():
     with install_surrogates(loaded, SparseBasic(shift_keys=1), ReplacementMap.from_programs({(0, 0): "previous"})):
         with pytest.raises(SurrogateError, match="program 'previous' gave sparse keys that are not positions"):
             logits(loaded.model, random_ids(loaded, 1, 6))
+
+
+class IndependentSource(CountingSource):
+    """"previous" and "self" declared window-independent (WindowIndependentSource); "uniform" not."""
+
+    def window_independent(self, name):
+        return name in ("previous", "self")
+
+
+@pytest.mark.parametrize("side", ("right", "left"))
+def test_window_independent_rows_are_reused_across_forwards_and_handles(side):
+    loaded = make("llama", impl="sdpa")
+    gen = torch.Generator().manual_seed(9)
+    rows = [torch.randint(1, len(loaded.tokenizer), (n,), generator=gen) for n in (11, 7)]
+    ids, mask, positions = _padded_batch(rows, side)
+    other = random_ids(loaded, 2, 11, seed=3)  # same layout as `ids` unpadded, other tokens
+    mapping = ReplacementMap({(0, 1): [("previous", 1.0)], (1, 2): [("self", 0.5), ("uniform", 0.5)]})
+    with install_surrogates(loaded, BASIC, mapping):
+        want = [logits(loaded.model, ids, attention_mask=mask, position_ids=positions),
+                logits(loaded.model, other)]
+    source = IndependentSource({"uniform": uniform, "previous": previous_token, "self": self_only})
+    for _ in range(2):  # a second handle on the same source reuses the first one's rows
+        with install_surrogates(loaded, source, mapping):
+            got = [logits(loaded.model, ids, attention_mask=mask, position_ids=positions),
+                   logits(loaded.model, other)]
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, atol=0, rtol=0)
+    asked = [names for names, _ in source.calls]
+    # first handle: both layouts of `ids` (lengths 11 and 7) and `other` need every program once ...
+    assert asked[:3] == [("previous", "self", "uniform")] * 2 + [("previous", "self", "uniform")]
+    # ... later forwards ask only for the window-dependent one
+    assert all(names == ("uniform",) for names in asked[3:]) and len(asked) == 3 + 2 + 1
+
+
+def test_cached_rows_work_outside_inference_mode():
+    loaded = make("llama")
+    source = IndependentSource({"previous": previous_token})
+    mapping = ReplacementMap.from_programs({(0, 0): "previous"})
+    ids = random_ids(loaded, 2, 6)
+    with install_surrogates(loaded, source, mapping):
+        cached_in_inference = logits(loaded.model, ids)
+        loaded.model.requires_grad_(True)
+        out = loaded.model(ids, use_cache=False).logits  # autograd on: rows must not be inference tensors
+        out.sum().backward()
+    assert len(source.calls) == 1
+    torch.testing.assert_close(out.detach(), cached_in_inference, atol=ATOL, rtol=0)

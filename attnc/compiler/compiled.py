@@ -233,7 +233,7 @@ class CompiledProgram:
         raise ValueError(f"program {self.name!r} is interpreted: it has no raw kernel")
 
     def evaluate(self, ids: np.ndarray, vocab: Vocab, *, causal: bool = True,
-                 features: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+                 features: Mapping[str, np.ndarray] | None = None, out: np.ndarray | None = None) -> np.ndarray:
         """Matrices float64 [B, n, n] with the output rule applied.
 
         Args:
@@ -241,18 +241,31 @@ class CompiledProgram:
             vocab: the tokenizer's tables.
             causal: apply the causal mask (j <= i).
             features: window_features(ids, vocab), if already computed.
+            out: a writable C-contiguous float64 [B, n, n] array to write the
+                result into (every entry is overwritten), e.g. one buffer reused
+                for many batches of one shape: a new [B, n, n] array costs page
+                faults on first touch (about 0.1 ms per 512 x 512 window here,
+                benchmarks/compile_bench.py). A new array when None.
+
+        Returns:
+            The matrices (`out` itself when given). When a WindowError is raised,
+            `out` holds partial results.
 
         Raises:
             WindowError: the program failed on a window (the first failing one).
+            ValueError: ids is not [B, n], or `out` is not as described.
         """
         ids = np.asarray(ids, dtype=np.int64)
         if ids.ndim != 2:
             raise ValueError(f"ids must be [B, n], got shape {ids.shape}")
-        if self.backend == "interpreted":
-            return self._evaluate_interpreted(ids, vocab, causal)
         batch, n = ids.shape
+        if out is not None:
+            _check_out(out, (batch, n, n), self.name)
+        if self.backend == "interpreted":
+            return self._evaluate_interpreted(ids, vocab, causal, out)
         if self.window_independent and batch:
-            out = np.empty((batch, n, n), dtype=np.float64)
+            if out is None:
+                out = np.empty((batch, n, n), dtype=np.float64)
             out[...] = self._one_window(ids, vocab, causal)
             return out
         if features is not None:
@@ -263,13 +276,16 @@ class CompiledProgram:
             features = window_features(ids, vocab)
         # zeros (lazily zeroed pages, no extra pass): paper-form loop kernels build each
         # window's matrix in its slice of out and then need not zero it themselves
-        out = np.zeros((batch, n, n), dtype=np.float64)
+        # (a caller's buffer holds old values: the kernels zero each window's slice)
+        zeroed = out is None
+        if out is None:
+            out = np.zeros((batch, n, n), dtype=np.float64)
         step = max(1, CHUNK_ELEMENTS // max(1, n * n))
         for lo in range(0, batch, step):
             hi = min(batch, lo + step)
             part = {key: value[lo:hi] for key, value in features.items()}
             try:
-                self._evaluate_chunk(ids[lo:hi], vocab, part, causal, out[lo:hi], zeroed=True)
+                self._evaluate_chunk(ids[lo:hi], vocab, part, causal, out[lo:hi], zeroed=zeroed)
             except RUNTIME_ERRORS as exc:
                 self._raise_first_failure(ids, vocab, features, causal, lo, hi, exc)
         return out
@@ -327,10 +343,12 @@ class CompiledProgram:
             self.evaluate(ids, vocab, causal=causal, features=features)
             raise
 
-    def _evaluate_interpreted(self, ids: np.ndarray, vocab: Vocab, causal: bool) -> np.ndarray:
+    def _evaluate_interpreted(self, ids: np.ndarray, vocab: Vocab, causal: bool,
+                              out: np.ndarray | None = None) -> np.ndarray:
         from attnc.dsl import run_reference
 
-        out = np.empty(ids.shape + (ids.shape[1],), dtype=np.float64)
+        if out is None:
+            out = np.empty(ids.shape + (ids.shape[1],), dtype=np.float64)
         for b in range(ids.shape[0]):
             try:
                 out[b] = run_reference(self.program, ids[b], vocab, causal=causal)
@@ -378,6 +396,15 @@ class CompiledProgram:
         return dense_to_sparse(dense, None if k == "support" else k if k is not None else self.sparse_k, self.name)
 
 
+def _check_out(out: object, shape: tuple[int, int, int], name: str) -> None:
+    """Raise ValueError unless `out` is a writable C-contiguous float64 array of `shape`."""
+    if not isinstance(out, np.ndarray) or out.dtype != np.float64 or out.shape != shape \
+            or not out.flags.c_contiguous or not out.flags.writeable:
+        got = f"{type(out).__name__} {getattr(out, 'dtype', '')} {getattr(out, 'shape', '')}"
+        raise ValueError(f"program {name!r}: out= must be a writable C-contiguous float64 array of shape "
+                         f"{shape}, got {got.strip()}")
+
+
 def _pad_rows(keys: np.ndarray, weights: np.ndarray, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Widen rows to K slots: the extra slots hold the smallest keys not in the row, weight 0."""
     batch, rows, width = keys.shape
@@ -417,10 +444,16 @@ class LibraryOutput:
 
 
 def evaluate_library(programs: Sequence[CompiledProgram] | Mapping[str, CompiledProgram], ids: np.ndarray,
-                     vocab: Vocab, *, causal: bool = True, sparse: bool = False) -> LibraryOutput:
+                     vocab: Vocab, *, causal: bool = True, sparse: bool = False,
+                     out: Mapping[str, np.ndarray] | None = None) -> LibraryOutput:
     """Evaluate many programs on one batch of windows; one failure never stops the rest.
 
     Window features are computed once and shared by all programs.
+
+    Args:
+        out: name -> float64 [B, n, n] buffer to write that program's dense result
+            into (see CompiledProgram.evaluate); programs not named get new arrays.
+            Ignored when sparse=True.
     """
     items = list(programs.values()) if isinstance(programs, Mapping) else list(programs)
     ids = np.asarray(ids, dtype=np.int64)
@@ -433,7 +466,8 @@ def evaluate_library(programs: Sequence[CompiledProgram] | Mapping[str, Compiled
             if sparse:
                 matrices[program.name] = program.evaluate_sparse(ids, vocab, causal=causal, features=features)
             else:
-                matrices[program.name] = program.evaluate(ids, vocab, causal=causal, features=features)
+                matrices[program.name] = program.evaluate(ids, vocab, causal=causal, features=features,
+                                                          out=None if out is None else out.get(program.name))
         except WindowError as exc:
             errors[program.name], exceptions[program.name] = str(exc), exc
         except ValueError as exc:  # sparse: more non-zeros than K

@@ -15,7 +15,8 @@ causal (output rule applied). `Library.sparse_matrices(names, ids)` is its
 optional SparseProgramSource extension: the same matrices as K (key, weight)
 pairs per row, for programs whose matrix depends on the window length only
 and whose rows are narrow (previous token, first token, ...), computed
-without any n x n work per call.
+without any n x n work per call. `Library.window_independent(name)` says which
+programs those are (WindowIndependentSource), so the runtime can reuse their rows.
 """
 
 from __future__ import annotations
@@ -208,6 +209,15 @@ class Library:
         compiled.sparse_k = record.sparse_k
         return compiled
 
+    def window_independent(self, name: str) -> bool:
+        """Whether program `name`'s matrix depends on the window length only (the runtime's
+        WindowIndependentSource protocol: the surrogate then reuses its validated rows).
+
+        Raises:
+            KeyError: an unknown program name.
+        """
+        return self.programs[name].window_independent
+
     #: sparse_matrices gives rows of K entries when K * SPARSE_RATIO <= n (the surrogate's
     #: threshold for its sparse P @ V: wider rows are cheaper as a dense matmul).
     SPARSE_RATIO = 8
@@ -250,12 +260,16 @@ class Library:
         if unknown:
             raise KeyError(f"no compiled program named {unknown}; known: {', '.join(self._names[:20])}...")
 
-    def matrices(self, names: Sequence[str], ids: np.ndarray) -> dict[str, np.ndarray]:
+    def matrices(self, names: Sequence[str], ids: np.ndarray, *,
+                 out: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """Program matrices for windows of ids (the runtime's ProgramSource protocol).
 
         Args:
             names: program names.
             ids: int64 [B, n] windows.
+            out: name -> a writable C-contiguous float64 [B, n, n] buffer to write
+                that program's matrices into (reused across batches of one shape,
+                it saves the page faults of a new array); others get new arrays.
 
         Returns:
             name -> float64 [B, n, n], row-stochastic, causal, output rule applied.
@@ -265,7 +279,7 @@ class Library:
             attnc.compiler.WindowError: a program failed on a window (name and window in the message).
         """
         self._check_names(names)
-        result = evaluate_library([self.programs[n] for n in names], ids, self.vocab, causal=True)
+        result = evaluate_library([self.programs[n] for n in names], ids, self.vocab, causal=True, out=out)
         if result.errors:
             first = next(iter(result.errors))
             raise result.exceptions[first]

@@ -24,6 +24,9 @@ How it is wired (no model class is patched):
   previous token, first token, ...) are kept as K (key, weight) pairs per row
   and P @ V gathers V at those keys, O(n K d) instead of O(n^2 d); a source
   with `sparse_matrices` (SparseProgramSource) can hand over such rows directly.
+  Programs a source calls window-independent (WindowIndependentSource) are
+  validated once per layout and reused by later forwards of any handle on
+  that source (cached per source, ROWS_CACHE_BYTES).
   Heads sharing a mixture share one P @ V call (their V heads side by side).
   Matrices are float32, like the model.
 
@@ -42,8 +45,9 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import threading
 import weakref
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Protocol, Sequence
 
@@ -92,6 +96,20 @@ class SparseProgramSource(ProgramSource, Protocol):
         key <= row wherever the weight is non-zero, weights float [B, n, K] >= 0, rows
         summing to 1), or None (or no entry) for a program given only densely by `matrices`.
         """
+        ...
+
+
+class WindowIndependentSource(ProgramSource, Protocol):
+    """A ProgramSource that can say which programs depend on the window length only (optional).
+
+    The surrogate then validates such a program's rows once per layout (rows'
+    real spans, length, device) and reuses them in later forwards, with no
+    call to the source (previous token, first token, decays, ...). Answering
+    True promises the matrices of `name` for windows of n tokens are the same
+    for every window, for the source's lifetime.
+    """
+
+    def window_independent(self, name: str) -> bool:
         ...
 
 
@@ -264,6 +282,61 @@ class _ProgramRows:
         return self.dense
 
 
+#: Per source, validated rows of its window-independent programs, by (program, layout),
+#: least recently used out first, up to this many bytes per source.
+ROWS_CACHE_BYTES = 64 << 20
+
+
+class _RowsCache:
+    """_ProgramRows by (program, (row spans, length, device)), with a byte budget (thread-safe)."""
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.used = 0
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key) -> _ProgramRows | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    def put(self, key, rows: _ProgramRows) -> None:
+        size = sum(t.numel() * t.element_size() for t in (rows.dense, rows.keys, rows.weights) if t is not None)
+        if size > self.budget:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            while self._items and self.used + size > self.budget:
+                _, (_, old) = self._items.popitem(last=False)
+                self.used -= old
+            self._items[key] = (rows, size)
+            self.used += size
+
+
+_ROWS_CACHES: "weakref.WeakKeyDictionary[object, _RowsCache]" = weakref.WeakKeyDictionary()
+_ROWS_CACHES_LOCK = threading.Lock()
+
+
+def _rows_cache(source: object) -> _RowsCache | None:
+    """The rows cache of `source` (None when it names no window-independent programs or
+    cannot be weakly referenced)."""
+    if getattr(source, "window_independent", None) is None:
+        return None
+    with _ROWS_CACHES_LOCK:
+        try:
+            cache = _ROWS_CACHES.get(source)
+            if cache is None:
+                cache = _ROWS_CACHES[source] = _RowsCache(ROWS_CACHE_BYTES)
+        except TypeError:  # not weakly referenceable: no reuse across forwards
+            return None
+    return cache
+
+
 def _check_matrices(got: Mapping[str, np.ndarray], names: Sequence[str], batch: int, n: int) -> dict[str, _Checked]:
     """Validate a ProgramSource result in one pass per matrix; raise SurrogateError naming the first bad program.
 
@@ -352,6 +425,13 @@ def _head_selection(heads: tuple[int, ...], groups: int, device: str) -> tuple[t
     kv = kv_heads if whole_groups else [h // groups for h in heads]
     with torch.inference_mode(False):  # cached: usable with and without inference mode
         return torch.tensor(heads, device=device), torch.tensor(kv, device=device), whole_groups
+
+
+def _as_index(heads: list[int]) -> slice | list[int]:
+    """A slice for a run of consecutive heads (a plain copy, not an indexed scatter), else the list."""
+    if heads and heads[-1] - heads[0] == len(heads) - 1:
+        return slice(heads[0], heads[-1] + 1)
+    return heads
 
 
 def _group_by_mixture(heads: Sequence[tuple[int, Mixture]]) -> dict[Mixture, list[int]]:
@@ -499,6 +579,7 @@ class SurrogateHandle:
             for name in self._names
         }
         self._state: _ForwardState | None = None
+        self._independent: set[str] | None = None
         self._base_fns: dict[int, Callable] = {}
         self._hooks: list = []
         self._modules: list[torch.nn.Module] = []
@@ -627,12 +708,12 @@ class SurrogateHandle:
         else:
             out = query.new_empty((batch, length, n_heads, value.shape[-1]))
             if stock_heads:
-                out[:, :, stock_heads] = stock_out
+                out[:, :, _as_index(stock_heads)] = stock_out
         weights = None
         if want_weights:
             weights = query.new_empty((batch, n_heads, length, length))
             if stock_heads:
-                weights[:, stock_heads] = stock_weights
+                weights[:, _as_index(stock_heads)] = stock_weights
         position = {h: k for k, h in enumerate(stock_heads)}
         for mixture, group in _group_by_mixture(heads).items():
             kv = [h // groups for h in group]
@@ -682,38 +763,70 @@ class SurrogateHandle:
         return out.view(batch, length, len(kv), dim)
 
     def _compute_matrices(self, state: _ForwardState, device) -> None:
-        ids = state.ids.detach().cpu().numpy().astype(np.int64)
-        mask = None if state.mask is None else state.mask.detach().cpu().numpy().astype(bool)
+        ids = state.ids.detach().cpu().numpy().astype(np.int64, copy=False)
+        mask = None if state.mask is None else state.mask.detach().cpu().numpy().astype(bool, copy=False)
         batch, length = ids.shape
         spans = _real_spans(mask, batch, length)
-        by_len: dict[int, list[int]] = {}
-        for b, (start, stop) in enumerate(spans):
-            by_len.setdefault(stop - start, []).append(b)
-        parts: list[tuple[list[int], dict[str, _Checked]]] = []
-        for n, rows in by_len.items():
-            if n == 0:
-                continue
-            windows = np.stack([ids[b, spans[b][0]:spans[b][1]] for b in rows])
-            parts.append((rows, self._call_source(state, windows, rows)))
-        state.programs = {
-            name: _program_rows(name, parts, spans, batch, length, device) for name in self._names
-        }
+        # Programs the source calls window-independent are reused across forwards
+        # of the same layout (rows' real spans), validated once: no source call.
+        cache = _rows_cache(self.source)
+        layout = (tuple(spans), length, str(device))
+        programs: dict[str, _ProgramRows] = {}
+        independent = set()
+        if cache is not None:
+            independent = self._window_independent()
+            for name in independent:
+                cached = cache.get((name, layout))
+                if cached is not None:
+                    programs[name] = cached
+        names = [name for name in self._names if name not in programs]
+        if names:
+            by_len: dict[int, list[int]] = {}
+            for b, (start, stop) in enumerate(spans):
+                by_len.setdefault(stop - start, []).append(b)
+            parts: list[tuple[list[int], dict[str, _Checked]]] = []
+            for n, rows in by_len.items():
+                if n == 0:
+                    continue
+                windows = np.stack([ids[b, spans[b][0]:spans[b][1]] for b in rows])
+                parts.append((rows, self._call_source(state, windows, rows, names)))
+            for name in names:
+                keep = cache is not None and name in independent and not state.failed.get(name)
+                if keep:  # shared by later forwards, with or without inference mode
+                    with torch.inference_mode(False):
+                        rows_of = _program_rows(name, parts, spans, batch, length, device)
+                        if rows_of.dense is not None:  # may share memory with the source's array
+                            rows_of = _ProgramRows(dense=rows_of.dense.clone())
+                    programs[name] = rows_of
+                    cache.put((name, layout), rows_of)
+                else:
+                    programs[name] = _program_rows(name, parts, spans, batch, length, device)
+        state.programs = programs
 
-    def _call_source(self, state: _ForwardState, windows: np.ndarray, rows: list[int]) -> dict[str, _Checked]:
-        """Matrices for `windows` (one batch call); on failure, isolate and handle each (program, window)."""
+    def _window_independent(self) -> set[str]:
+        """The programs the source says depend on the window length only (WindowIndependentSource)."""
+        if self._independent is None:
+            ask = getattr(self.source, "window_independent", None)
+            self._independent = {name for name in self._names if ask is not None and ask(name)}
+        return self._independent
+
+    def _call_source(self, state: _ForwardState, windows: np.ndarray, rows: list[int],
+                     names: list[str]) -> dict[str, _Checked]:
+        """Matrices of `names` for `windows` (one batch call); on failure, isolate and handle each
+        (program, window)."""
         batch, n = windows.shape
         sparse_source = getattr(self.source, "sparse_matrices", None)
         got_sparse: dict = {}
         try:
             if sparse_source is not None:
-                got_sparse = sparse_source(self._names, windows)
+                got_sparse = sparse_source(names, windows)
         except Exception as batch_error:  # isolated below (per program and window, densely)
             first_error = batch_error
         else:
             # A malformed sparse result is a source bug, not a program failure: raised as is.
             checked = {name: _check_sparse(rows_of, name, batch, n)
                        for name, rows_of in got_sparse.items() if rows_of is not None and name in self._heads_of}
-            dense_names = [name for name in self._names if name not in checked]
+            dense_names = [name for name in names if name not in checked]
             try:
                 if dense_names:
                     got = self.source.matrices(dense_names, windows)
@@ -721,9 +834,9 @@ class SurrogateHandle:
                 return checked
             except Exception as batch_error:  # isolated below: each failure is raised or counted
                 first_error = batch_error
-        out = {name: np.eye(n, dtype=np.float32)[None].repeat(batch, axis=0) for name in self._names}
+        out = {name: np.eye(n, dtype=np.float32)[None].repeat(batch, axis=0) for name in names}
         isolated = 0
-        for name in self._names:
+        for name in names:
             for k, b in enumerate(rows):
                 try:
                     got = _check_matrices(self.source.matrices([name], windows[k:k + 1]), [name], 1, n)
