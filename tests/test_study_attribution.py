@@ -76,3 +76,19 @@ def test_orders_and_prefix():
     replacement = ReplacementMap.from_programs({"0.0": "a", "0.1": "b", "1.0": "c"})
     prefix = replacement_prefix(["1.0", "0.0", "0.1"], replacement, 2)
     assert dict(prefix.heads) == {(0, 0): (("a", 1.0),), (1, 0): (("c", 1.0),)}
+
+
+def test_measured_impact_equals_single_head_replacement(setup):
+    from attnc.study.attribution import measured_impact
+
+    loaded, ids, replacement = setup
+    got = measured_impact(loaded, _source(), replacement, ids[:3], max_batch=4)  # 1 head per pass, then 3 rows
+    tokens = 3 * (ids.shape[1] - 1)
+    stock = _nll(loaded, ids[:3])
+    for key, mixture in replacement.heads.items():
+        with install_surrogates(loaded, _source(), ReplacementMap({key: mixture}), on_program_error="fail"):
+            alone = _nll(loaded, ids[:3])
+        assert got.impact[f"{key[0]}.{key[1]}"] == pytest.approx((alone - stock) / tokens, rel=1e-3, abs=2e-6)
+    batched = measured_impact(loaded, _source(), replacement, ids[:3], max_batch=16)  # all heads in one pass
+    for head, value in got.impact.items():
+        assert batched.impact[head] == pytest.approx(value, rel=1e-3, abs=2e-6)

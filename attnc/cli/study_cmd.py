@@ -42,11 +42,13 @@ def add_study_arguments(parser: argparse.ArgumentParser, *, out_default: Path | 
     parser.add_argument("--tolerance", type=float, default=0.01, help="selected library's allowed held-out IoU shortfall")
     parser.add_argument("--fractions", type=parse_fractions, default=None,
                         help="shares of heads replaced in the sweep (default: 0,0.1,0.25,0.5,0.75,1)")
-    parser.add_argument("--order", choices=("loss", "iou"), default="loss",
-                        help="replace heads by estimated loss impact on fit windows (loss, default) or by held-out IoU")
+    parser.add_argument("--order", choices=("measured", "loss", "iou"), default="measured",
+                        help="replace heads by their loss change when replaced alone, measured on a few fit windows "
+                             "(measured, default), by its first-order estimate (loss), or by held-out IoU (iou)")
     parser.add_argument("--use", choices=("mixture", "best"), default="mixture",
                         help="a replaced head uses its fitted mixture (default) or its best single program")
-    parser.add_argument("--impact-windows", type=int, default=32, help="fit windows for the loss-impact estimate")
+    parser.add_argument("--impact-windows", type=int, default=None,
+                        help="fit windows the loss impact is measured on (default: 4 measured, 32 estimated)")
     parser.add_argument("--ppl-windows", type=int, default=None, help="at most K held-out windows per sweep point (default: all)")
     parser.add_argument("--qa", type=parse_qa, action="append", default=[], metavar="TASK=FILE",
                         help="measure TASK (piqa or socialiqa) accuracy at 0%% and 25%% replaced; repeatable")

@@ -8,8 +8,8 @@ what it depends on; see `attnc.study.stage_cache`):
 3. score    program x head IoU on fit / held-out       key: compile, extract
 4. fit      best program and mixture per head; the     key: score, fit settings
             selected library
-5. order    the order heads are replaced in (loss      key: fit, order settings
-            impact on fit windows, or held-out IoU)
+5. order    the order heads are replaced in (measured  key: fit, order settings
+            loss impact on fit windows, or held-out IoU)
 6. sweep    held-out perplexity per fraction replaced  key: model, windows, heads
 7. qa       QA accuracy at 0 and 25% replaced          key: model, task file, heads
 
@@ -32,6 +32,10 @@ from attnc.study.stage_cache import StageCache, StageEntry
 from attnc.study.sweep import DEFAULT_FRACTIONS
 
 QA_TASKS = ("piqa", "socialiqa")
+#: Replacement orders: what each ranks heads by.
+ORDER_CRITERIA = {"measured": "measured_loss_impact", "loss": "estimated_loss_impact", "iou": "heldout_iou"}
+#: Fit windows the loss impact is measured (exactly, per head) or estimated (gradient) on.
+DEFAULT_IMPACT_WINDOWS = {"measured": 4, "loss": 32, "iou": 0}
 #: Fractions at which QA accuracy is measured.
 QA_FRACTIONS = (0.0, 0.25)
 
@@ -47,11 +51,11 @@ class StudyConfig:
     Attributes:
         programs: program files or directories (searched recursively).
         out: the report directory; cache: stage outputs (default ``out/cache``).
-        order: "loss" (estimated loss impact of each head, on fit windows) or
-            "iou" (held-out IoU, best first).
+        order: "measured" (each head's loss change when replaced alone, on a few
+            fit windows), "loss" (its first-order estimate) or "iou" (held-out IoU).
         use: "mixture" (a head's fitted mixture when it has one) or "best".
         mixtures: most programs per mixture (< 2: no mixtures).
-        impact_windows: fit windows the loss-impact estimate averages over.
+        impact_windows: fit windows the loss impact is measured on (default per order).
         ppl_windows: at most this many held-out windows per sweep point (all when None).
         qa: task -> jsonl file; qa_limit: items per task.
     """
@@ -73,9 +77,9 @@ class StudyConfig:
     mixture_search_windows: int = 32
     tolerance: float = 0.01
     fractions: tuple[float, ...] = DEFAULT_FRACTIONS
-    order: str = "loss"
+    order: str = "measured"
     use: str = "mixture"
-    impact_windows: int = 32
+    impact_windows: int | None = None
     ppl_windows: int | None = None
     qa: dict[str, Path] = field(default_factory=dict)
     qa_limit: int | None = 500
@@ -119,8 +123,8 @@ class _Stages:
 
 
 def _check_config(config: StudyConfig) -> None:
-    if config.order not in ("loss", "iou"):
-        raise StudyError(f"order {config.order!r}: choose loss or iou")
+    if config.order not in ORDER_CRITERIA:
+        raise StudyError(f"order {config.order!r}: choose one of {', '.join(ORDER_CRITERIA)}")
     if config.use not in ("mixture", "best"):
         raise StudyError(f"use {config.use!r}: choose mixture or best")
     for task, path in config.qa.items():
@@ -288,21 +292,23 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
 
     # -- 5. order -----------------------------------------------------------------------
     def order_stage(entry: StageEntry) -> dict:
-        from attnc.study.attribution import loss_impact, order_by_iou
+        from attnc.study.attribution import loss_impact, measured_impact, order_by_iou
 
         iou = {head: _used_iou(fit, config.use) for head, fit in fits_json["heads"].items()}
         if config.order == "iou":
-            return {"order": order_by_iou(iou), "criterion": "heldout_iou", "values": iou}
+            return {"order": order_by_iou(iou), "criterion": ORDER_CRITERIA["iou"], "values": iou}
         rng = np.random.default_rng(config.seed)
         fit_rows = windows.fit_indices
-        rows = np.sort(rng.choice(fit_rows, size=min(config.impact_windows, len(fit_rows)), replace=False))
-        impact = loss_impact(loaded, library, full_map, windows.ids[rows], batch_size=config.batch_size,
-                             progress=config.progress)
-        return {"order": impact.order(), "criterion": "loss_impact", "values": impact.impact,
+        count = config.impact_windows or DEFAULT_IMPACT_WINDOWS[config.order]
+        rows = np.sort(rng.choice(fit_rows, size=min(count, len(fit_rows)), replace=False))
+        measure = measured_impact if config.order == "measured" else loss_impact
+        impact = measure(loaded, library, full_map, windows.ids[rows], progress=config.progress)
+        return {"order": impact.order(), "criterion": ORDER_CRITERIA[config.order], "values": impact.impact,
                 "impact_windows": [int(r) for r in rows], "impact_tokens": impact.tokens}
 
     ordered = stages.run("order", "order", {"fit": fitted.key, "order": config.order, "use": config.use,
-                                            "impact_windows": config.impact_windows, "seed": config.seed},
+                                            "impact_windows": config.impact_windows or
+                                            DEFAULT_IMPACT_WINDOWS[config.order], "seed": config.seed},
                          order_stage)
     order = ordered.record["order"]
 
