@@ -70,6 +70,19 @@ def test_token_group_term_matches(tiny, tiny_ids):
     np.testing.assert_allclose(compiled.evaluate(tiny_ids, vocab), expected, atol=1e-9)
 
 
+def test_query_group_term_matches(tiny, tiny_ids):
+    """A query-token group scales its feature only for query tokens in the set, in a native kernel."""
+    vocab = tiny.vocab
+    tokens = tuple(sorted({vocab.tokens[int(i)] for i in tiny_ids[0, :4]}))
+    terms = ProgramTerms(weights=(("sink", 0.5),), query_groups=(("prev1", 2.5, tokens),))
+    _, _, compiled = build_program("qtok", terms, "Query tokens.", [])
+    assert compiled.backend != "interpreted", compiled.messages
+    feats = feature_tensor(window_features(tiny_ids, vocab), ("sink", "prev1")).astype(np.float64)
+    in_set = np.isin(np.array([[vocab.tokens[int(i)] for i in row] for row in tiny_ids]), tokens)
+    expected = _softmax_rows(0.5 * feats[..., 0] + 2.5 * feats[..., 1] * in_set[:, :, None])
+    np.testing.assert_allclose(compiled.evaluate(tiny_ids, vocab), expected, atol=1e-9)
+
+
 def test_templates_parse_and_match_their_matrices(tiny, tiny_ids):
     grid = template_grid()
     assert len(grid) > 20
@@ -99,6 +112,7 @@ def test_tiny_model_programs_validate_compile_and_reproduce_report(tiny, tiny_id
     assert 1 <= report.n_programs <= len(heads)
     files = sorted(out.glob("*.py"))
     assert {p.stem for p in files} == set(report.programs)
+    assert all(name.endswith("_w16") for name in report.programs)  # window in the name: runs can share a directory
     assert json.loads((out / REPORT_FILE).read_text())["n_programs"] == report.n_programs
 
     from attnc.runtime.extract import iter_attention
@@ -140,6 +154,29 @@ def test_recovers_known_log_linear_head(tiny, tmp_path):
     program = load_program(next(tmp_path.glob("*.py")))
     mats = compile_program(program).evaluate(ids[16:], tiny.vocab)
     assert iou_reference_batch(truth[16:], mats).mean() == pytest.approx(report.heldout_iou["0.0"], abs=1e-6)
+
+
+def test_recovers_query_dependent_head(tiny, tmp_path):
+    """A head that attends to the previous token only after some query tokens gets a query-token set."""
+    from attnc.synth.offline_emit import safe_token
+
+    vocab = tiny.vocab
+    pool = np.array([i for i in range(len(tiny.tokenizer)) if safe_token(vocab.tokens[i])][:10])
+    rng = np.random.default_rng(2)
+    ids = pool[rng.integers(0, len(pool), size=(48, 16))]
+    switch = pool[:3]
+    feats = feature_tensor(window_features(ids, vocab), ("sink", "prev1"))
+    truth = _softmax_rows(2.0 * feats[..., 0] + 5.0 * feats[..., 1] * np.isin(ids, switch)[:, :, None])
+
+    class Split:
+        split = np.arange(48) >= 32
+
+    Split.ids = ids
+    report = synthesize_offline(tiny, Split(), heads=[(0, 0)], out_dir=tmp_path, attention=truth[:, None],
+                                config=FAST, progress=False, templates=False)
+    source = next(tmp_path.glob("*.py")).read_text()
+    assert "w.tok[q] in" in source
+    assert report.heldout_iou["0.0"] > 0.9
 
 
 def test_max_programs_caps_output(tiny, tiny_ids, tmp_path):

@@ -8,8 +8,10 @@ is a thin layer over it):
 2. fit a log-linear model per head (offline_fit.py) on the features of
    offline_features.py, and score a grid of generic templates
    (offline_templates.py) with the fast scorer;
-3. emit each head's model as a native DSL program (offline_emit.py); heads
-   whose rounded models coincide share one program; a head keeps a template
+3. emit each head's model as a native DSL program (offline_emit.py), named
+   ``l<layer>_h<head>_w<window>`` (templates ``tpl_..._w<window>``, so runs
+   at several window lengths can share one directory); heads whose rounded
+   models coincide share one program; a head keeps a template
    instead when the template scores higher on the fit windows;
 4. measure every program exactly (compiled with attnc.compiler, scored with
    `attnc.study.iou.iou_reference_batch`) on fit and held-out windows;
@@ -142,7 +144,12 @@ def _terms_from_model(model: HeadModel) -> ProgramTerms:
         kept = tuple(sorted(t for t in tokens if safe_token(t)))
         if kept and round(value, 2) != 0.0:
             groups.append((round(value, 2), kept))
-    return ProgramTerms(weights, tuple(groups))
+    query_groups = []
+    for feature, value, tokens in model.query_groups:
+        kept = tuple(sorted(t for t in tokens if safe_token(t)))
+        if kept and round(value, 2) != 0.0:
+            query_groups.append((feature, round(value, 2), kept))
+    return ProgramTerms(weights, tuple(groups), query_groups=tuple(query_groups))
 
 
 def _exact_iou(compiled: CompiledProgram, ids: np.ndarray, attn: np.ndarray, vocab, batch: int = 64) -> np.ndarray:
@@ -204,6 +211,9 @@ def synthesize_offline(
     names = [head_name(*h) for h in head_list]
     if attention is not None and np.shape(attention)[1] != len(head_list):
         raise ValueError(f"attention has {np.shape(attention)[1]} heads, expected {len(head_list)} (one per head)")
+    # fail fast: compile one program now (loads every compiler module) rather than after minutes of fitting
+    build_program("preflight", ProgramTerms(weights=(("prev1", 1.0),), query_groups=(("sink", 1.0, ("a",)),)),
+                  "Preflight.", [])
     fit_ids, fit_attn, held_ids, held_attn = _split_inputs(windows, attention)
     if len(fit_ids) == 0:
         raise ValueError("no fit windows: windows' fit split is empty")
@@ -255,7 +265,7 @@ def synthesize_offline(
             by_signature[sig].heads.append(index)
             continue
         layer, head = head_list[index]
-        by_signature[sig] = _Candidate(f"l{layer}_h{head}_fit", terms, [index], describe_terms(terms))
+        by_signature[sig] = _Candidate(f"l{layer}_h{head}_w{n}", terms, [index], describe_terms(terms))
     candidates = list(by_signature.values())
     for cand in candidates:
         cand.source, _, cand.compiled = _build(cand, loaded.name, [names[i] for i in cand.heads], n, None, None,
@@ -278,7 +288,7 @@ def synthesize_offline(
                 t = int(best_tpl[h])
                 if t not in tpl_cands:
                     tpl = grid[t]
-                    tpl_cands[t] = _Candidate(tpl.name, ProgramTerms(mixture=tpl.dsl_terms()), [],
+                    tpl_cands[t] = _Candidate(f"{tpl.name}_w{n}", ProgramTerms(mixture=tpl.dsl_terms()), [],
                                               "mixture of " + ", ".join(f"{w:g} {p}" for w, p in tpl.terms))
                 _reassign(head_choice, h, tpl_cands[t], float(tpl_scores[t, h]))
         for cand in tpl_cands.values():
@@ -291,7 +301,7 @@ def synthesize_offline(
     for h, (cand, _) in head_choice.items():
         in_use[cand.name] = cand
     if len(in_use) > max_programs:
-        _prune(head_choice, in_use, max_programs, fit_ids, fit_attn, vocab)
+        _prune(head_choice, in_use, max_programs, fit_ids, fit_attn, vocab, n)
 
     # ---- exact scores, then write -------------------------------------------------------------
     t0 = time.perf_counter()
@@ -350,10 +360,12 @@ def _build(cand: _Candidate, model: str, heads: list[str], window: int, fit_iou:
     return build_program(cand.name, cand.terms, doc, header)
 
 
-def _prune(head_choice: dict, in_use: dict[str, _Candidate], max_programs: int, fit_ids, fit_attn, vocab) -> None:
+def _prune(head_choice: dict, in_use: dict[str, _Candidate], max_programs: int, fit_ids, fit_attn, vocab,
+           window: int) -> None:
     """Drop the programs whose heads lose least by falling back to a uniform-causal template."""
     fallback = Template(((1.0, "uniform"),))
-    fb = _Candidate(fallback.name, ProgramTerms(mixture=fallback.dsl_terms()), [], "uniform over earlier tokens")
+    fb = _Candidate(f"{fallback.name}_w{window}", ProgramTerms(mixture=fallback.dsl_terms()), [],
+                    "uniform over earlier tokens")
     fb.source, _, fb.compiled = build_program(fb.name, fb.terms, "Uniform over earlier tokens.", [])
     fb_scores = _exact_iou(fb.compiled, fit_ids, fit_attn, vocab)
     gains = {name: sum(head_choice[h][1] - fb_scores[h] for h in c.heads) for name, c in in_use.items()}

@@ -34,6 +34,8 @@ class ProgramTerms:
     Attributes:
         weights: (feature name, weight) pairs, in emission order.
         token_groups: (weight, token strings) key-bias sets.
+        query_groups: (feature name, weight, token strings): `weight` more on the
+            feature when the query token is in the set.
         mixture: for template programs, (weight, DSL expression) terms summed
             directly (no exp); empty for log-linear programs.
     """
@@ -41,10 +43,12 @@ class ProgramTerms:
     weights: tuple[tuple[str, float], ...] = ()
     token_groups: tuple[tuple[float, tuple[str, ...]], ...] = ()
     mixture: tuple[tuple[float, str], ...] = ()
+    query_groups: tuple[tuple[str, float, tuple[str, ...]], ...] = ()
 
     def signature(self) -> tuple:
         """Hashable identity used to share one program between heads."""
-        return (self.weights, tuple((w, tuple(sorted(t))) for w, t in self.token_groups), self.mixture)
+        return (self.weights, tuple((w, tuple(sorted(t))) for w, t in self.token_groups), self.mixture,
+                tuple((f, w, tuple(sorted(t))) for f, w, t in self.query_groups))
 
 
 def _num(x: float) -> str:
@@ -69,6 +73,10 @@ def describe_terms(terms: ProgramTerms, limit: int = 4) -> str:
     if terms.token_groups:
         strongest = max(terms.token_groups, key=lambda g: abs(g[0]))
         parts.append(f"key tokens like {', '.join(sorted(strongest[1])[:3])} ({strongest[0]:+.2f})")
+    if terms.query_groups:
+        feat, value, tokens = max(terms.query_groups, key=lambda g: abs(g[1]))
+        parts.append(f"{FEATURE_BY_NAME[feat].meaning} after query tokens like {', '.join(sorted(tokens)[:3])} "
+                     f"({value:+.2f})")
     return "; ".join(parts) if parts else "uniform over earlier tokens"
 
 
@@ -94,6 +102,8 @@ def render(name: str, terms: ProgramTerms, docstring: str, header: list[str], *,
             score.append(f"{_num(weight)} * {FEATURE_BY_NAME[feat].dsl}")
     for weight, tokens in terms.token_groups:
         score.append(f"{_num(weight)} * (w.tok[k] in {_token_set(tokens)})")
+    for feat, weight, tokens in terms.query_groups:
+        score.append(f"{_num(weight)} * ({FEATURE_BY_NAME[feat].dsl} and w.tok[q] in {_token_set(tokens)})")
     lines.append(f"    score = {score[1] if len(score) > 1 else '0.0'}")
     for term in score[2:]:
         op, term = ("-", term[1:]) if term.startswith("-") else ("+", term)

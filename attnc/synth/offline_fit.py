@@ -3,15 +3,21 @@
 A head's attention row is modelled as a softmax over keys of a linear score
 
     score(q, k) = sum_f theta_f * feature_f(q, k) + sum_g c_g * [tok(k) in set_g]
+                  + sum_j sum_s d_js * feature_j(q, k) * [tok(q) in set_js]
 
-(attention is itself a softmax, so this form fits well). Fitting is done for
+(attention is itself a softmax, so this form fits well). The last sum lets
+the query token modulate a few positional features (`FitConfig.query_features`:
+how much the sink, self or previous token is attended depends on what the
+query token is, which is most of what separates early-layer heads). Fitting is done for
 a group of heads at once on a precomputed feature tensor [W, n, n, F]:
 
 1. all features plus one key bias per vocabulary entry seen in the fit
-   windows, with an L1 penalty on those biases (Adam on 1 - mean IoU);
+   windows and one query bias per (query feature, vocabulary entry), with an
+   L1 penalty on those biases (Adam on cross-entropy, then on 1 - mean IoU);
 2. selection: keep the `max_terms` most important features (IoU lost
    when the feature's weight is zeroed) and the `max_tokens` strongest token biases,
-   quantised into at most `max_token_groups` sets;
+   quantised into at most `max_token_groups` sets; likewise per query feature
+   whose query biases matter, `max_query_tokens` tokens in `max_query_groups` sets;
 3. a short refit of the kept weights only.
 
 The IoU optimised is the project's metric (rows clipped to [1e-12, 1],
@@ -42,6 +48,9 @@ class FitConfig:
         min_token_count: a token must occur in this many fit windows to get a bias.
         max_token_groups: token biases are quantised into this many sets.
         min_importance: features whose removal costs less IoU than this are dropped.
+        query_features: pairwise features whose weight may depend on the query token.
+        max_query_tokens: most query tokens given a bias per query feature.
+        max_query_groups: query biases of one feature are quantised into this many sets.
     """
 
     ce_steps: int = 100
@@ -54,6 +63,9 @@ class FitConfig:
     min_token_count: int = 4
     max_token_groups: int = 3
     min_importance: float = 0.002
+    query_features: tuple[str, ...] = ("sink", "self", "prev1", "prev2", "same_word", "same_sentence")
+    max_query_tokens: int = 24
+    max_query_groups: int = 2
 
 
 @dataclass
@@ -64,12 +76,15 @@ class HeadModel:
         head: "layer.head".
         weights: feature name -> weight (kept features only).
         token_groups: list of (weight, token strings) key-bias sets.
+        query_groups: list of (feature name, weight, token strings): the feature's
+            weight grows by `weight` when the query token is in the set.
         fit_iou: IoU of the (unrounded) model on the fit windows, as fitted.
     """
 
     head: str
     weights: dict[str, float]
     token_groups: list[tuple[float, tuple[str, ...]]] = field(default_factory=list)
+    query_groups: list[tuple[str, float, tuple[str, ...]]] = field(default_factory=list)
     fit_iou: float = 0.0
 
 
@@ -133,25 +148,39 @@ def fit_heads(
         rows = np.broadcast_to(np.arange(n), (n_win, n))
     causal = _causal_bias(rows, n)
     ktok = torch.from_numpy(np.asarray(key_token, dtype=np.int64))
+    qtok = torch.from_numpy(np.take_along_axis(np.asarray(key_token, dtype=np.int64), np.asarray(rows), axis=1))
     n_tok = len(token_strings)
+    qf_index = [feature_names.index(name) for name in cfg.query_features if name in feature_names]
+    fq = f[..., qf_index]  # [W, R, n, J]
+    n_qf = len(qf_index)
 
     theta = torch.zeros(n_heads, n_feat, requires_grad=True)
     bias = torch.zeros(n_heads, n_tok, requires_grad=True)
+    qbias = torch.zeros(n_heads, n_qf, n_tok, requires_grad=True)
+
+    def query_term(table: torch.Tensor) -> torch.Tensor:
+        """sum_j table[h, j, tok(q)] * feature_j(q, k) -> [H, W, R, n]."""
+        if n_qf == 0:
+            return torch.zeros(())
+        return torch.einsum("wqkj,hjwq->hwqk", fq, table[:, :, qtok])
 
     def logits_full() -> torch.Tensor:
-        pair = torch.einsum("wqkf,hf->hwqk", f, theta)
+        pair = torch.einsum("wqkf,hf->hwqk", f, theta) + query_term(qbias)
         return pair + bias[:, ktok][:, :, None, :] + causal
 
+    def penalty() -> torch.Tensor:
+        return cfg.token_l1 * (bias.abs().sum() + qbias.abs().sum())
+
     def loss_full() -> torch.Tensor:
-        return (1.0 - _iou_rows(a, logits_full())).sum() + cfg.token_l1 * bias.abs().sum()
+        return (1.0 - _iou_rows(a, logits_full())).sum() + penalty()
 
     def loss_ce() -> torch.Tensor:
         log_p = torch.log_softmax(logits_full(), dim=-1).clamp(min=-1e4)
-        return -(a * log_p).sum(-1).mean() * n_heads + cfg.token_l1 * bias.abs().sum()
+        return -(a * log_p).sum(-1).mean() * n_heads + penalty()
 
     if cfg.ce_steps:
-        _adam([theta, bias], loss_ce, cfg.ce_steps, 2 * cfg.lr)
-    _adam([theta, bias], loss_full, cfg.steps, cfg.lr)
+        _adam([theta, bias, qbias], loss_ce, cfg.ce_steps, 2 * cfg.lr)
+    _adam([theta, bias, qbias], loss_full, cfg.steps, cfg.lr)
 
     # ---- selection: a feature's importance is the IoU lost when its weight is zeroed --------
     th = theta.detach()
@@ -163,6 +192,12 @@ def fit_heads(
             theta[:, i] = 0.0
             importance[:, i] = (base - _iou_rows(a, logits_full())).numpy()
             theta[:, i] = saved
+        q_importance = np.zeros((n_heads, n_qf))
+        for j in range(n_qf):
+            saved = qbias[:, j].clone()
+            qbias[:, j] = 0.0
+            q_importance[:, j] = (base - _iou_rows(a, logits_full())).numpy()
+            qbias[:, j] = saved
     # windows containing each token: a bias learned from one window is an anecdote, not a pattern
     per_window = np.unique(key_token + n_tok * np.arange(n_win)[:, None])
     counts = np.bincount(per_window % n_tok, minlength=n_tok)
@@ -176,6 +211,18 @@ def fit_heads(
         top = [t for t in np.argsort(-strength)[:cfg.max_tokens]
                if abs(b[h, t]) >= 0.25 and counts[t] >= cfg.min_token_count]
         groups.append(_quantise(b[h], top, cfg.max_token_groups))
+    qb = qbias.detach().numpy()
+    q_groups: list[list[tuple[int, float, np.ndarray]]] = []  # per head: (query feature j, value, tokens)
+    for h in range(n_heads):
+        hq = []
+        for j in range(n_qf):
+            if q_importance[h, j] < cfg.min_importance:
+                continue
+            strength = np.abs(qb[h, j]) * np.sqrt(counts)
+            top = [t for t in np.argsort(-strength)[:cfg.max_query_tokens]
+                   if abs(qb[h, j, t]) >= 0.25 and counts[t] >= cfg.min_token_count]
+            hq.extend((j, value, tokens) for value, tokens in _quantise(qb[h, j], top, cfg.max_query_groups))
+        q_groups.append(hq)
 
     # ---- refit of kept terms ------------------------------------------------------------------
     n_groups = max((len(g) for g in groups), default=0)
@@ -188,24 +235,39 @@ def fit_heads(
             member[h, g] = torch.from_numpy(np.isin(key_token, tokens).astype(np.float32))
             coef0[h, g] = value
     coef = coef0.clone().requires_grad_(True)
+    # query groups: slot s of head h is (feature j, tokens); table[h, j, tok] = qcoef[h, s] for tokens in it
+    n_slots = max((len(g) for g in q_groups), default=0)
+    q_assign = torch.zeros(n_heads, max(n_slots, 1), n_qf, n_tok)
+    qcoef0 = torch.zeros(n_heads, max(n_slots, 1))
+    for h, hq in enumerate(q_groups):
+        for slot, (j, value, tokens) in enumerate(hq):
+            q_assign[h, slot, j, torch.from_numpy(np.asarray(tokens, dtype=np.int64))] = 1.0
+            qcoef0[h, slot] = value
+    qcoef = qcoef0.clone().requires_grad_(True)
 
     def logits_kept() -> torch.Tensor:
         pair = torch.einsum("wqkf,hf->hwqk", f, theta2 * mask)
+        if n_slots:
+            pair = pair + query_term(torch.einsum("hsjt,hs->hjt", q_assign, qcoef))
         tok = torch.einsum("hgwk,hg->hwk", member, coef)
         return pair + tok[:, :, None, :] + causal
 
     if cfg.refit_steps:
-        _adam([theta2, coef], lambda: (1.0 - _iou_rows(a, logits_kept())).sum(), cfg.refit_steps, cfg.lr / 2)
+        _adam([theta2, coef, qcoef], lambda: (1.0 - _iou_rows(a, logits_kept())).sum(), cfg.refit_steps,
+              cfg.lr / 2)
     with torch.no_grad():
         iou = _iou_rows(a, logits_kept()).numpy()
     th2 = (theta2 * mask).detach().numpy()
     cf = coef.detach().numpy()
+    qcf = qcoef.detach().numpy()
     models = []
     for h, name in enumerate(head_names):
         weights = {feature_names[i]: float(th2[h, i]) for i in np.flatnonzero(keep[h])}
         token_groups = [(float(cf[h, g]), tuple(token_strings[t] for t in tokens))
                         for g, (_, tokens) in enumerate(groups[h])]
-        models.append(HeadModel(name, weights, token_groups, float(iou[h])))
+        query_groups = [(feature_names[qf_index[j]], float(qcf[h, slot]), tuple(token_strings[t] for t in tokens))
+                        for slot, (j, _, tokens) in enumerate(q_groups[h])]
+        models.append(HeadModel(name, weights, token_groups, query_groups, float(iou[h])))
     return models
 
 
