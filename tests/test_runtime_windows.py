@@ -157,6 +157,17 @@ def test_max_windows_keeps_the_first_windows():
     assert few.n_stream_tokens < full.n_stream_tokens
 
 
+def test_skip_windows_leaves_out_the_first_windows():
+    tok = tiny_tokenizer()
+    corpus = Corpus.from_texts([STORY] * 600)
+    full = make_windows(corpus, tok, window=16)
+    later = make_windows(corpus, tok, window=16, skip_windows=5, max_windows=4)
+    assert np.array_equal(later.ids, full.ids[5:9])
+    assert np.array_equal(make_windows(corpus, tok, window=16, skip_windows=5).ids, full.ids[5:])
+    with pytest.raises(CorpusError, match="after skipping"):
+        make_windows(corpus, tok, window=16, skip_windows=len(full.ids) - 1)
+
+
 def test_check_window_fits():
     loaded = tiny_model("gpt2", max_positions=64)
     check_window_fits(64, loaded)

@@ -14,7 +14,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_corpus_arguments(parser: argparse.ArgumentParser, *, corpus_required: bool = True) -> None:
-    """The model options plus --corpus, --text-field, --window, --mode, --heldout-fraction, --max-windows, --seed."""
+    """The model options plus --corpus, --text-field, --window, --mode, --heldout-fraction, --max-windows,
+    --skip-windows, --seed."""
     add_model_arguments(parser)
     parser.add_argument("--corpus", required=corpus_required, type=Path,
                         help="text file (blank-line paragraphs), .jsonl, or a directory")
@@ -23,6 +24,8 @@ def add_corpus_arguments(parser: argparse.ArgumentParser, *, corpus_required: bo
     parser.add_argument("--mode", choices=("fixed", "sentence"), default="fixed", help="window mode (default: fixed)")
     parser.add_argument("--heldout-fraction", type=float, default=0.5, help="share of windows held out (default: 0.5)")
     parser.add_argument("--max-windows", type=int, default=None, help="use only the first K windows of the corpus")
+    parser.add_argument("--skip-windows", type=int, default=0,
+                        help="leave out the corpus's first K windows, e.g. text programs were synthesized from")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fit/held-out split (default: 0)")
 
 
@@ -46,7 +49,8 @@ def load_model_and_windows(args: argparse.Namespace, **model_options):
     loaded = load_model(args.model, **model_options)
     check_window_fits(args.window, loaded)
     windows = make_windows(corpus, loaded.tokenizer, window=args.window, mode=args.mode,
-                           heldout_fraction=args.heldout_fraction, seed=args.seed, max_windows=args.max_windows)
+                           heldout_fraction=args.heldout_fraction, seed=args.seed, max_windows=args.max_windows,
+                           skip_windows=args.skip_windows)
     return corpus, loaded, windows
 
 

@@ -81,7 +81,7 @@ def config_from_args(args: argparse.Namespace):
     return StudyConfig(
         corpus=args.corpus, out=args.out, programs=list(args.programs), model=args.model, window=args.window,
         mode=args.mode, text_field=args.text_field, heldout_fraction=args.heldout_fraction,
-        max_windows=args.max_windows, seed=args.seed, batch_size=args.batch_size, backend=args.backend,
+        max_windows=args.max_windows, skip_windows=args.skip_windows, seed=args.seed, batch_size=args.batch_size, backend=args.backend,
         mixtures=args.mixtures, mixture_candidates=args.mixture_candidates,
         mixture_search_windows=args.mixture_search_windows, tolerance=args.tolerance,
         fractions=args.fractions or DEFAULT_FRACTIONS, order=args.order, use=args.use,

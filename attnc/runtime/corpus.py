@@ -243,6 +243,7 @@ def make_windows(
     heldout_fraction: float = 0.5,
     seed: int = 0,
     max_windows: int | None = None,
+    skip_windows: int = 0,
 ) -> Windows:
     """Tokenize a corpus once and cut it into windows (see the module docstring).
 
@@ -255,6 +256,8 @@ def make_windows(
         seed: seeds the split.
         max_windows: keep only the first this many windows (tokenization
             stops once they are available).
+        skip_windows: leave out the first this many windows (e.g. the text
+            programs were synthesized from), before `max_windows` applies.
 
     Returns:
         `Windows`.
@@ -270,6 +273,8 @@ def make_windows(
         raise CorpusError(f"heldout_fraction must be in [0, 1], got {heldout_fraction}")
     if max_windows is not None and max_windows < 2:
         raise CorpusError(f"max_windows must be at least 2, got {max_windows}")
+    if skip_windows < 0:
+        raise CorpusError(f"skip_windows must be >= 0, got {skip_windows}")
     if not corpus.texts:
         raise CorpusError(f"{corpus.source}: corpus has no text")
     if mode == "sentence" and not getattr(tokenizer, "is_fast", False):
@@ -289,16 +294,18 @@ def make_windows(
             if mode == "sentence":
                 starts.extend(len(stream) + p for p in _sentence_start_tokens(chunk[k], offsets[k]))
             stream.extend(ids)
-        if max_windows is not None and len(_window_starts(len(stream), starts, window, mode)) >= max_windows:
+        if max_windows is not None and \
+                len(_window_starts(len(stream), starts, window, mode)) >= skip_windows + max_windows:
             break
 
-    chosen = _window_starts(len(stream), starts, window, mode)
+    chosen = _window_starts(len(stream), starts, window, mode)[skip_windows:]
     if max_windows is not None:
         chosen = chosen[:max_windows]
     if len(chosen) < 2:
+        skipped = f" after skipping {skip_windows}" if skip_windows else ""
         raise CorpusError(
             f"{corpus.source}: {len(stream)} tokens give {len(chosen)} window(s) of {window} tokens "
-            f"in {mode} mode; at least 2 are needed - use a bigger corpus or a smaller window"
+            f"in {mode} mode{skipped}; at least 2 are needed - use a bigger corpus or a smaller window"
         )
     tokens = np.asarray(stream, dtype=np.int64)
     ids = tokens[np.asarray(chosen, dtype=np.int64)[:, None] + np.arange(window)[None, :]]

@@ -89,9 +89,6 @@ class _GatedModel:
         self.heads = list(replacement.heads.items())
         self.names = replacement.program_names()
         self.mixtures = list(dict.fromkeys(mixture for _, mixture in self.heads))
-        self.layer_heads: dict[int, dict[int, tuple[int, int]]] = {}
-        for g, ((layer, head), mixture) in enumerate(self.heads):
-            self.layer_heads.setdefault(layer, {})[head] = (self.mixtures.index(mixture), g)
         self.base_name = self.model.config._attn_implementation
         self.implementation = IMPLEMENTATION_PREFIX + "".join(c if c.isalnum() else "_" for c in self.base_name)
         bases = {base_attention_function(m, self.base_name) for m in attention_modules(self.model)}
@@ -128,16 +125,23 @@ class _GatedModel:
             per_window: return one summed NLL per batch row instead of the total.
         """
         chunk = np.asarray(ids, dtype=np.int64)
-        got = source.matrices(self.names, chunk)
+        active = range(len(self.heads)) if gates.ndim == 1 else [g for g in range(len(self.heads)) if gates[g].any()]
+        mixtures = list(dict.fromkeys(self.heads[g][1] for g in active))
+        names = list(dict.fromkeys(name for mixture in mixtures for name, _ in mixture))
+        got = source.matrices(names, chunk)
         matrices = {name: torch.as_tensor(np.asarray(got[name]), dtype=torch.float32, device=self.device)
-                    for name in self.names}
-        payload = {"heads": self.layer_heads, "gates": gates,
-                   "matrices": [_mixture_matrix(matrices, m).repeat(repeat, 1, 1) for m in self.mixtures]}
+                    for name in names}
+        layer_heads: dict[int, dict[int, tuple[int, int]]] = {}
+        for g in active:  # heads whose gate is 0 on every row run stock: no program matmul for them
+            (layer, head), mixture = self.heads[g]
+            layer_heads.setdefault(layer, {})[head] = (mixtures.index(mixture), g)
+        payload = {"heads": layer_heads, "gates": gates,
+                   "matrices": [_mixture_matrix(matrices, m).repeat(repeat, 1, 1) for m in mixtures]}
         batch = torch.as_tensor(chunk, device=self.device).repeat(repeat, 1)
         with torch.enable_grad(), torch.inference_mode(False):
             logits = self.model(batch, use_cache=False, attnc_gate=payload, attnc_base=self.base).logits
-            logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-            token_nll = -logp.gather(-1, batch[:, 1:, None])[..., 0]
+            token_nll = torch.nn.functional.cross_entropy(
+                logits[:, :-1].float().transpose(1, 2), batch[:, 1:], reduction="none")
             return token_nll.sum(dim=-1) if per_window else token_nll.sum()
 
 
@@ -225,7 +229,7 @@ def measured_impact(
 
         groups = tqdm(groups, desc="loss impact", unit="pass", file=sys.stderr)
     with gated:
-        stock = float(gated.nll(source, ids, torch.zeros(n_gates, device=gated.device)))
+        stock = float(gated.nll(source, ids, torch.zeros((n_gates, n_windows), device=gated.device)))
         for first in groups:
             members = list(range(first, min(first + per_pass, n_gates)))
             gates = torch.zeros((n_gates, len(members) * n_windows), device=gated.device)

@@ -60,6 +60,8 @@ def build_results(ctx: StudyContext) -> dict:
         "corpus_sha256": described["corpus_sha256"],
         "window": ctx.config.window,
         "window_mode": ctx.config.mode,
+        "skip_windows": ctx.config.skip_windows,
+        "heldout_fraction": ctx.config.heldout_fraction,
         "n_windows_fit": int(ctx.table.n_windows_fit),
         "n_windows_heldout": int(ctx.table.n_windows_heldout),
         "n_programs": len(ctx.table.programs),

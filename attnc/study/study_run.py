@@ -69,6 +69,7 @@ class StudyConfig:
     text_field: str = "text"
     heldout_fraction: float = 0.5
     max_windows: int | None = None
+    skip_windows: int = 0
     seed: int = 0
     batch_size: int = 8
     backend: str = "auto"
@@ -201,7 +202,7 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
     check_window_fits(config.window, loaded)
     windows = make_windows(corpus, loaded.tokenizer, window=config.window, mode=config.mode,
                            heldout_fraction=config.heldout_fraction, seed=config.seed,
-                           max_windows=config.max_windows)
+                           max_windows=config.max_windows, skip_windows=config.skip_windows)
     if len(windows.fit_indices) == 0 or len(windows.heldout_indices) == 0:
         raise StudyError(f"{config.corpus}: {len(windows)} windows of {config.window} tokens give "
                          f"{len(windows.fit_indices)} fit and {len(windows.heldout_indices)} held-out windows; "
