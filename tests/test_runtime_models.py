@@ -157,7 +157,7 @@ def test_gguf_cache_is_keyed_by_content(tmp_path, monkeypatch):
     first = load_model(str(gguf), cache_dir=cache)
     assert len(calls) == 1
     (entry,) = cache.glob("fake-*")
-    assert entry.name == "fake-" + models._file_sha256(gguf)[:16]
+    assert entry.name == "fake-" + models.file_sha256(gguf)[:16]
     assert not list(cache.glob(".*")), "no temporary directory is left behind"
 
     again = load_model(str(gguf), cache_dir=cache)

@@ -45,8 +45,8 @@ CHUNK_ELEMENTS = 1 << 20
 CACHE_BYTES = 256 << 20
 
 
-class _ResultCache:
-    """A process-wide LRU cache with a byte budget (thread-safe)."""
+class ByteBudgetCache:
+    """An LRU cache with a byte budget (thread-safe): `put(key, value, nbytes)`, `get(key)`."""
 
     def __init__(self, budget: int):
         self.budget = budget
@@ -75,7 +75,7 @@ class _ResultCache:
             self.used += nbytes
 
 
-_RESULTS = _ResultCache(CACHE_BYTES)
+_RESULTS = ByteBudgetCache(CACHE_BYTES)
 
 #: Errors a program can raise at run time (the interpreter's and the kernels').
 RUNTIME_ERRORS = (IndexError, ZeroDivisionError, ValueError, TypeError, OverflowError,

@@ -177,12 +177,10 @@ def _smollm2_gguf_path() -> Path:
     )
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes (hex)."""
     with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _stat_key(path: Path) -> dict:
@@ -221,7 +219,7 @@ def _load_gguf_cached(gguf: Path, label: str, attn_implementation: str, dtype, c
     cached = _find_cache(gguf, label, root)
     sha = None
     if cached is None:
-        sha = _file_sha256(gguf)
+        sha = file_sha256(gguf)
         target = root / f"{label}-{sha[:16]}"
         record = _read_source_record(target)
         if record is not None and record.get("sha256") == sha:
@@ -234,7 +232,7 @@ def _load_gguf_cached(gguf: Path, label: str, attn_implementation: str, dtype, c
             _warn(f"cache {cached} is unreadable ({error}); rebuilding it from {gguf}")
             shutil.rmtree(cached, ignore_errors=True)
     model, tokenizer = _load_gguf(gguf, attn_implementation, dtype)
-    sha = sha or _file_sha256(gguf)
+    sha = sha or file_sha256(gguf)
     try:
         _save_cache(model, tokenizer, gguf, sha, root / f"{label}-{sha[:16]}")
     except OSError as error:

@@ -47,7 +47,7 @@ import inspect
 import sys
 import threading
 import weakref
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Protocol, Sequence
 
@@ -55,7 +55,7 @@ import numba
 import numpy as np
 import torch
 
-from attnc.compiler.compiled import SparseRows
+from attnc.compiler.compiled import ByteBudgetCache, SparseRows
 from attnc.output_rule import apply_output_rule
 from attnc.runtime.replacement import Mixture, ReplacementMap, head_name
 
@@ -272,6 +272,10 @@ class _ProgramRows:
     def sparse(self) -> bool:
         return self.dense is None
 
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.dense, self.keys, self.weights) if t is not None)
+
     def to_dense(self) -> torch.Tensor:
         """The dense float32 [B, L, L] form (built from the sparse one on each call)."""
         if self.dense is None:
@@ -287,42 +291,11 @@ class _ProgramRows:
 ROWS_CACHE_BYTES = 64 << 20
 
 
-class _RowsCache:
-    """_ProgramRows by (program, (row spans, length, device)), with a byte budget (thread-safe)."""
-
-    def __init__(self, budget: int):
-        self.budget = budget
-        self.used = 0
-        self._items: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key) -> _ProgramRows | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is None:
-                return None
-            self._items.move_to_end(key)
-            return item[0]
-
-    def put(self, key, rows: _ProgramRows) -> None:
-        size = sum(t.numel() * t.element_size() for t in (rows.dense, rows.keys, rows.weights) if t is not None)
-        if size > self.budget:
-            return
-        with self._lock:
-            if key in self._items:
-                return
-            while self._items and self.used + size > self.budget:
-                _, (_, old) = self._items.popitem(last=False)
-                self.used -= old
-            self._items[key] = (rows, size)
-            self.used += size
-
-
-_ROWS_CACHES: "weakref.WeakKeyDictionary[object, _RowsCache]" = weakref.WeakKeyDictionary()
+_ROWS_CACHES: "weakref.WeakKeyDictionary[object, ByteBudgetCache]" = weakref.WeakKeyDictionary()
 _ROWS_CACHES_LOCK = threading.Lock()
 
 
-def _rows_cache(source: object) -> _RowsCache | None:
+def _rows_cache(source: object) -> ByteBudgetCache | None:
     """The rows cache of `source` (None when it names no window-independent programs or
     cannot be weakly referenced)."""
     if getattr(source, "window_independent", None) is None:
@@ -331,7 +304,7 @@ def _rows_cache(source: object) -> _RowsCache | None:
         try:
             cache = _ROWS_CACHES.get(source)
             if cache is None:
-                cache = _ROWS_CACHES[source] = _RowsCache(ROWS_CACHE_BYTES)
+                cache = _ROWS_CACHES[source] = ByteBudgetCache(ROWS_CACHE_BYTES)
         except TypeError:  # not weakly referenceable: no reuse across forwards
             return None
     return cache
@@ -798,7 +771,7 @@ class SurrogateHandle:
                         if rows_of.dense is not None:  # may share memory with the source's array
                             rows_of = _ProgramRows(dense=rows_of.dense.clone())
                     programs[name] = rows_of
-                    cache.put((name, layout), rows_of)
+                    cache.put((name, layout), rows_of, rows_of.nbytes)
                 else:
                     programs[name] = _program_rows(name, parts, spans, batch, length, device)
         state.programs = programs

@@ -42,6 +42,11 @@ class StudyContext:
     stage_keys: dict
 
 
+def mixture_iou(fit: dict) -> float:
+    """Held-out IoU of a head's best mixture (its best program when it has no mixture)."""
+    return float((fit.get("mixture") or fit)["iou_heldout"])
+
+
 def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
@@ -50,7 +55,7 @@ def build_results(ctx: StudyContext) -> dict:
     """The results record (JSON-ready)."""
     heads = ctx.fits["heads"]
     singles = [h["iou_heldout"] for h in heads.values()]
-    mixtures = [(h.get("mixture") or h)["iou_heldout"] for h in heads.values()]
+    mixtures = [mixture_iou(h) for h in heads.values()]
     described = ctx.windows.describe()
     ppl_points = [p for p in ctx.points]
     return {
@@ -144,7 +149,7 @@ def plot_iou_heatmap(ctx: StudyContext, path: Path) -> Path:
     for head, fit in ctx.fits["heads"].items():
         layer, index = parse_head(head)
         single[layer, index] = fit["iou_heldout"]
-        mixed[layer, index] = (fit.get("mixture") or fit)["iou_heldout"]
+        mixed[layer, index] = mixture_iou(fit)
     fig, axes = plt.subplots(1, 2, figsize=(2 * max(3.0, 0.5 * n_heads + 1.5), max(3.0, 0.25 * n_layers + 1.5)),
                              constrained_layout=True)
     for ax, matrix, title in ((axes[0], single, "best program"), (axes[1], mixed, "best mixture")):
@@ -184,7 +189,7 @@ def plot_head_examples(ctx: StudyContext, out: Path) -> list[Path]:
     count = ctx.config.plot_heads
     if count <= 0:
         return []
-    ranked = sorted(ctx.fits["heads"], key=lambda h: -(ctx.fits["heads"][h].get("mixture") or ctx.fits["heads"][h])["iou_heldout"])
+    ranked = sorted(ctx.fits["heads"], key=lambda h: -mixture_iou(ctx.fits["heads"][h]))
     picks = list(dict.fromkeys(ranked[int(round(i * (len(ranked) - 1) / max(count - 1, 1)))] for i in range(count)))
     window_index = int(ctx.windows.heldout_indices[0])
     attn = ctx.store.get(window_index)

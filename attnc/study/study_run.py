@@ -185,7 +185,7 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
     from attnc.compiler.library_build import build_library
     from attnc.runtime.corpus import check_window_fits, ids_sha256, make_windows, read_corpus
     from attnc.runtime.library import load_library
-    from attnc.runtime.models import load_model
+    from attnc.runtime.models import file_sha256, load_model
     from attnc.study import report
 
     say = say or (lambda text: print(text, file=sys.stderr))
@@ -350,7 +350,7 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
                 return replaced_qa(loaded, library, replacement, task, path, limit=config.qa_limit,
                                    on_program_error=config.on_program_error, progress=config.progress)
 
-            entry = stages.run("qa", "qa", {"model": model_id, "task": task, "file": _file_sha256(path),
+            entry = stages.run("qa", "qa", {"model": model_id, "task": task, "file": file_sha256(path),
                                             "limit": config.qa_limit,
                                             **_replacement_inputs(replacement, compiled.key, config)}, qa_stage)
             per_fraction[fraction] = entry.record
@@ -386,16 +386,10 @@ def _replacement_inputs(replacement, compile_key: str, config: StudyConfig) -> d
 
 
 def _used_iou(fit: dict, use: str) -> float:
-    """Held-out IoU of what replaces a head: its mixture (when used and fitted) or its program."""
-    mixture = fit.get("mixture")
-    return float(mixture["iou_heldout"] if use == "mixture" and mixture else fit["iou_heldout"])
+    """Held-out IoU of what replaces a head: its mixture (when used) or its best program."""
+    from attnc.study.report import mixture_iou
 
-
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    return mixture_iou(fit) if use == "mixture" else float(fit["iou_heldout"])
 
 
 def _progress(batches, total: int, label: str):
