@@ -153,7 +153,7 @@ def test_add_normalize_rule_equals_the_steps_one_after_the_other(n, c, causal, s
     from attnc.compiler.output_kernel import _add_normalize_rule_matrix
 
     rng = np.random.default_rng(seed)
-    m = rng.choice([0.0, 0.0, 1.0, 2.5, -1.0, 1e-310], size=(n, n)) * (1e-300 if tiny else 1.0)
+    m = rng.choice([0.0, 0.0, 1.0, 2.5, -1.0, 1e-310, 1.5e308], size=(n, n)) * (1e-300 if tiny else 1.0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         normalized = (m + c) / (m + c).sum(axis=1, keepdims=True)
     finite = bool(np.isfinite(normalized).all())
@@ -166,3 +166,89 @@ def test_add_normalize_rule_equals_the_steps_one_after_the_other(n, c, causal, s
     assert _add_normalize_rule_matrix(in_place, c, causal, in_place) == status
     if finite:
         np.testing.assert_allclose(in_place, out, rtol=1e-12, atol=1e-300)
+
+
+# ---- element-write tracking: the matrix lives in a zero scratch, the rule reads each row's written span ----
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 9), c=st.sampled_from([0.0, 1e-4, 1.0, -0.5]), causal=st.booleans(),
+       seed=st.integers(0, 2**16), tiny=st.booleans())
+def test_tracked_rule_equals_the_untracked_one(n, c, causal, seed, tiny):
+    from attnc.compiler.output_kernel import _add_normalize_rule_matrix, _add_normalize_rule_tracked
+
+    rng = np.random.default_rng(seed)
+    m = np.zeros((n, n))
+    lo, hi = np.full(n, n, np.int64), np.zeros(n, np.int64)
+    for i in range(n):
+        if rng.random() < 0.25:
+            continue  # a row never written
+        a, b = sorted(rng.integers(0, n, size=2))
+        lo[i], hi[i] = a, b + 1  # the span may hold written zeros
+        m[i, a:b + 1] = rng.choice([0.0, 1.0, 2.5, -1.0, 1e-310, 1.5e308], size=b + 1 - a) * (1e-300 if tiny else 1.0)
+    expected = np.full((n, n), 7.0)
+    status = _add_normalize_rule_matrix(m.copy(), c, causal, expected)
+    out = np.full((n, n), 7.0)
+    scratch = m.copy()
+    assert _add_normalize_rule_tracked(scratch, lo, hi, c, causal, out) == status
+    if status == 0:
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-300)
+        assert not scratch.any() and (lo == n).all() and (hi == 0).all()  # ready for the next window
+
+
+_TRACKED = '''import numpy as np
+
+
+def {name}(sentence: str, tokenizer) -> tuple[str, np.ndarray]:
+    toks = tokenizer([sentence], return_tensors="pt")
+    n = len(toks.input_ids[0])
+    ids = toks.input_ids[0]
+    out = np.zeros((n, n))
+    last = 0
+{body}
+    out += 1e-3
+    out = out / out.sum(axis=1, keepdims=True)
+    return "x", out
+'''
+
+
+@pytest.mark.parametrize("body, tracked", [
+    ("    for i in range(n):\n        out[i, last] = 1.0\n        if ids[i] % 3 == 0:\n            last = i", True),
+    # negative indices, `m[i][j]`, `+=` and reads of the matrix are element uses
+    ("    for i in range(n):\n        out[i, -1] = 0.5\n        out[i][i - 1] += 2.0\n"
+     "        out[-1, i] = out[i, i - 1] + out[0][0]", True),
+    ("    out[0, 0] = 3.0\n    out[n - 1, 0] = 1.0", True),
+    # a write inside nested loops: rows get dense, the plain fused rule is used
+    ("    for i in range(n):\n        for j in range(i):\n            out[i, j] = 1.0", False),
+    # a row view could write the matrix unseen
+    ("    for i in range(n):\n        row = out[i]\n        row[0] = 1.0", False),
+    ("    for i in range(n):\n        out[i, 0] = 1.0\n    out[1] = 0.25", False),
+], ids=["pointer", "element-forms", "no-loop", "nested-loops", "row-view", "row-write"])
+def test_element_write_tracking_only_where_every_write_is_one_element(body, tracked):
+    from attnc.compiler import compile_program
+    from attnc.compiler.probing import probe_ids, probe_vocab
+    from attnc.dsl import parse_program, run_reference
+
+    compiled = compile_program(parse_program(_TRACKED.format(name="tracked", body=body)))
+    assert compiled.backend == "numba"
+    assert ("_add_normalize_rule_tracked(program" in compiled.kernel_source) == tracked
+    ids, vocab = probe_ids(), probe_vocab()
+    for causal in (True, False):
+        got = compiled.evaluate(ids, vocab, causal=causal)  # one scratch for every window of the batch
+        for b in range(ids.shape[0]):
+            np.testing.assert_allclose(got[b], run_reference(compiled.program, ids[b], vocab, causal=causal),
+                                       atol=1e-12)
+    raw = compiled.raw(ids, vocab)
+    np.testing.assert_allclose(apply_output_rule(raw), compiled.evaluate(ids, vocab), atol=1e-12)
+
+
+def test_tracked_program_that_fails_names_the_window():
+    from attnc.compiler import WindowError, compile_program
+    from attnc.compiler.probing import probe_ids, probe_vocab
+    from attnc.dsl import parse_program
+
+    body = "    for i in range(n):\n        out[i, last] = 1.0\n        last = i + 2"  # row n - 2 writes column n
+    compiled = compile_program(parse_program(_TRACKED.format(name="overrun", body=body)))
+    assert "_add_normalize_rule_tracked(program" in compiled.kernel_source
+    with pytest.raises(WindowError, match="index") as info:
+        compiled.evaluate(probe_ids(), probe_vocab())
+    assert info.value.window == 0

@@ -13,7 +13,12 @@ integer/float/bool arrays:
                                                                    (batch loop)
 
 `kernel` writes raw matrices, or with `rule` the output rule applied per
-window (`_rule_matrix`, embedded from output_kernel.py).
+window (`_rule_matrix`, embedded from output_kernel.py). A paper-form program
+whose only writes are single elements outside nested loops (`_tracked_matrix`:
+pointer heads such as "attend to the start of the line") builds its matrix in a
+scratch buffer that stays zero between windows; `_mark` records each row's
+written span and the rule reads only the spans, so a window costs one write
+pass of its output instead of zeroing, reading and writing n x n entries.
 
 `L<t>` is table t's values and `E<t>` its error flags (where the hoisted
 expression raised for that vocabulary entry). Indexing is bounds-checked
@@ -52,6 +57,20 @@ def _lookup(values, errors, token):
     if errors[token]:
         raise ValueError("a token-string expression failed on this token")
     return values[token]
+
+
+@njit(**_INLINE)
+def _mark(lo, hi, row, col):
+    """Record that element (row, col) of a tracked matrix was written (after its bounds-checked write)."""
+    n = lo.shape[0]
+    if row < 0:
+        row += n
+    if col < 0:
+        col += n
+    if col < lo[row]:
+        lo[row] = col
+    if col >= hi[row]:
+        hi[row] = col + 1
 
 
 @njit(**_INLINE)
@@ -107,10 +126,12 @@ def generate_loop_kernel(program: NormalizedProgram) -> LoopKernel:
     Raises:
         UnsupportedError: a statement or expression without a numba translation.
     """
-    gen = _LoopGen(program)
-    if program.form == "native":
-        gen.native = True
+    tracked = _tracked_matrix(program.body) if program.form == "paper" else None
+    gen = _LoopGen(program, tracked)
     body = gen.block(program.body, 1)
+    if tracked is not None and gen.final_add is None:  # the ending was not the fused one after all
+        gen = _LoopGen(program, None)
+        body = gen.block(program.body, 1)
     used = [name for name in _FEATURES
             if any(isinstance(node, Feature) and node.name == name for stmt in program.body for node in ast.walk(stmt))]
     table_args = "".join(f", L{t}, E{t}" for t in range(len(program.tables)))
@@ -122,10 +143,24 @@ def generate_loop_kernel(program: NormalizedProgram) -> LoopKernel:
     slices = ["        ids_b = ids[b]"] + [f"        F_{name}_b = F_{name}[b]" for name in used]
     call_args = f"n, ids_b{''.join(f', F_{name}_b' for name in used)}{table_args}, C"
     lines: list[str] = ["@njit(**_JIT)"]
+    setup: list[str] = []
     # With `rule` the output rule is applied per window while its matrix is in
     # cache (no separate passes over [B, n, n]); the kernel returns 1 at the
     # first window with a NaN/inf raw value, and the caller names it.
-    if program.form == "paper":
+    if program.form == "paper" and gen.tracked is not None:
+        # Every write to the matrix is one element: it lives in `scratch`, zero
+        # between windows, with the written span of each row in lo/hi; the rule
+        # reads the spans, writes out[b] and zeroes the spans again.
+        final = gen.final_add
+        lines.append(f"def program({args}, buf, zeroed, lo, hi):")
+        setup = ["    scratch = np.zeros((n, n))", "    lo = np.full(n, n, np.int64)", "    hi = np.zeros(n, np.int64)"]
+        inner = slices + ["        if not rule:",
+                          f"            m = program({call_args}, out[b], zeroed, lo, hi)",
+                          f"            out[b] = _add_row_normalize_inplace(m, {final})",
+                          f"        elif _add_normalize_rule_tracked(program({call_args}, scratch, True, lo, hi), lo, hi, "
+                          f"{final}, causal, out[b]) != 0:",
+                          "            return 1"]
+    elif program.form == "paper":
         # The first output matrix is the window's slice of `out` (`buf`): no n x n
         # allocation per window, and the rule runs in place. A final
         # `m += c; m = m / m.sum(axis=1, keepdims=True)` is fused with the rule.
@@ -150,6 +185,7 @@ def generate_loop_kernel(program: NormalizedProgram) -> LoopKernel:
         "@njit(**_JIT)",
         f"def kernel(ids{feature_args}{table_args}, C, causal, rule, out, zeroed):",
         "    n = ids.shape[1]",
+        *setup,
         "    for b in range(ids.shape[0]):",
         *inner,
         "    return 0",
@@ -160,10 +196,12 @@ def generate_loop_kernel(program: NormalizedProgram) -> LoopKernel:
 
 
 class _LoopGen:
-    def __init__(self, program: NormalizedProgram):
+    def __init__(self, program: NormalizedProgram, tracked: str | None = None):
         self.program = program
+        # the paper-form matrix whose element writes are recorded (`_mark`), see `_tracked_matrix`
+        self.tracked = tracked
         self.constants: list = []
-        self.native = False
+        self.native = program.form == "native"
         self.matrices: set[str] = set()
         # `m = m / m.sum(axis=1, keepdims=True)` may overwrite m's array only
         # when no other name can see that array (a fresh array saves an n*n
@@ -261,7 +299,8 @@ class _LoopGen:
                 return []
             if len(targets) != 1:
                 raise UnsupportedError("chained assignment")
-            return [pad + f"{self.target(targets[0], node.value)} = {self.value(node.value, targets[0])}"]
+            return [pad + f"{self.target(targets[0], node.value)} = {self.value(node.value, targets[0])}",
+                    *self.mark(targets[0], pad)]
         if isinstance(node, ast.AugAssign):
             op = _BINOPS.get(type(node.op))
             if op is None:
@@ -271,7 +310,7 @@ class _LoopGen:
                     and _is_row_sums(node.value, target.id):
                 # `m /= ...` is in place in NumPy too: aliases see the change either way.
                 return [pad + f"{target.id} = _row_normalize_inplace({target.id})"]
-            return [pad + f"{self.target(target, None)} {op}= {self.expr(node.value)}"]
+            return [pad + f"{self.target(target, None)} {op}= {self.expr(node.value)}", *self.mark(target, pad)]
         if isinstance(node, ast.If):
             lines = [pad + f"if {self.expr(node.test)}:"] + self.block(node.body, depth + 1)
             if node.orelse:
@@ -284,6 +323,19 @@ class _LoopGen:
                 raise UnsupportedError("a loop target other than one name (use range over positions)")
             return [pad + f"for {node.target.id} in {self.loop_range(node.iter)}:"] + self.block(node.body, depth + 1)
         raise UnsupportedError(f"statement {type(node).__name__}")
+
+    def mark(self, target: ast.expr, pad: str) -> list[str]:
+        """`_mark(lo, hi, row, col)` after a write to an element of the tracked matrix, else nothing."""
+        if self.tracked is None or not isinstance(target, ast.Subscript):
+            return []
+        base = target.value
+        if isinstance(base, ast.Name) and base.id == self.tracked and isinstance(target.slice, ast.Tuple):
+            row, col = target.slice.elts
+        elif isinstance(base, ast.Subscript) and isinstance(base.value, ast.Name) and base.value.id == self.tracked:
+            row, col = base.slice, target.slice
+        else:
+            return []
+        return [pad + f"_mark(lo, hi, {self.expr(row)}, {self.expr(col)})"]
 
     def loop_range(self, it: ast.expr) -> str:
         if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and not it.keywords:
@@ -507,6 +559,68 @@ def _divides(body: list[ast.stmt]) -> bool:
 
 def _has_ir(node: ast.AST) -> bool:
     return any(isinstance(n, (Pos, WinLen, Feature, Lookup, TokStr, Matrix)) for n in ast.walk(node))
+
+
+def _tracked_matrix(body: list[ast.stmt]) -> str | None:
+    """The paper-form matrix whose writes are all single elements, or None.
+
+    That is the program's only matrix, made by a top-level `m = np.zeros((n, n))`;
+    the program ends `m += c; m = m / m.sum(axis=1, keepdims=True); return m`
+    (checked again after generation: the kernel must have fused that ending);
+    before the ending, `m` appears only as `m[a, b]` or `m[a][b]` (element reads
+    and writes: no row views, slices, aliases, whole-matrix operations or calls),
+    and no write is inside two nested loops (O(n) writes: the rows stay mostly zero).
+    The kernel can then keep it in a buffer that stays zero between windows and
+    record each row's written span (`_mark`), so that the rule reads only the
+    spans (output_kernel._add_normalize_rule_tracked).
+    """
+    made = [node for stmt in body for node in ast.walk(stmt) if isinstance(node, Matrix)]
+    if len(made) != 1 or len(body) < 4:
+        return None
+    first = next((stmt for stmt in body if isinstance(stmt, ast.Assign) and stmt.value is made[0]), None)
+    if first is None or made[0].fill != 0.0 or len(first.targets) != 1 or not isinstance(first.targets[0], ast.Name):
+        return None
+    name = first.targets[0].id
+    ending = body[-1]
+    if not (isinstance(ending, ast.Return) and isinstance(ending.value, ast.Name) and ending.value.id == name):
+        return None
+    for stmt in body[:-3]:
+        parents = {child: parent for parent in ast.walk(stmt) for child in ast.iter_child_nodes(parent)}
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Name) and node.id == name and node is not first.targets[0] \
+                    and not _is_element_use(node, parents):
+                return None
+    if _max_write_loop_depth(body[:-3], name, 0) > 1:
+        return None  # writes in nested loops fill rows densely: the plain fused rule is faster then
+    return name
+
+
+def _max_write_loop_depth(stmts: list[ast.stmt], name: str, depth: int) -> int:
+    """How many `for` loops enclose the deepest element write to matrix `name`."""
+    deepest = -1
+    for stmt in stmts:
+        if isinstance(stmt, (ast.Assign, ast.AugAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            if any(isinstance(n, ast.Name) and n.id == name for t in targets for n in ast.walk(t)):
+                deepest = max(deepest, depth)
+        inner = depth + isinstance(stmt, ast.For)
+        for block in (getattr(stmt, "body", None), getattr(stmt, "orelse", None)):
+            if isinstance(block, list):
+                deepest = max(deepest, _max_write_loop_depth(block, name, inner))
+    return deepest
+
+
+def _is_element_use(name: ast.Name, parents: dict) -> bool:
+    """`m[a, b]` or `m[a][b]` (read or written), with plain indices."""
+    parent = parents.get(name)
+    if not (isinstance(parent, ast.Subscript) and parent.value is name):
+        return False
+    if isinstance(parent.slice, ast.Tuple):
+        return len(parent.slice.elts) == 2 and not any(isinstance(e, (ast.Slice, ast.Starred))
+                                                        for e in parent.slice.elts)
+    grand = parents.get(parent)
+    return isinstance(grand, ast.Subscript) and grand.value is parent \
+        and not isinstance(parent.slice, ast.Slice) and not isinstance(grand.slice, (ast.Slice, ast.Tuple))
 
 
 def _matrix_may_alias(body: list[ast.stmt]) -> bool:

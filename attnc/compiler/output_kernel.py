@@ -27,35 +27,65 @@ _FINITE, _HAS_NAN, _HAS_INF = 0, 1, 2
 # 'reassoc' lets LLVM vectorise the row sums (not bitwise equal to NumPy's pairwise sum anyway);
 # no 'nnan'/'ninf': the finiteness check relies on NaN and inf propagating. Loop kernels embed
 # these functions' source (numba_backend.py), so a change here changes every kernel's hash.
+# Rows are passed as slices split at the causal boundary (head: kept keys, tail: masked ones)
+# and looped from 0: a loop from a variable start (range(stop, n)) is not vectorised, because
+# numba's negative-index wraparound is then possible (3x slower at 512 tokens).
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _row_sums(head, tail, c):
+    """(sum of x, sum of max(x, 0) over head, finiteness probe) for x = row + c, the row given as head and tail.
+
+    The probe is NaN exactly when some x is NaN or +-inf (x * 0 is NaN then).
+    """
+    s = 0.0
+    kept = 0.0
+    probe = 0.0
+    for j in range(head.shape[0]):
+        x = head[j] + c
+        s += x
+        kept += max(x, 0.0)
+        probe += x * 0.0
+    for j in range(tail.shape[0]):
+        x = tail[j] + c
+        s += x
+        probe += x * 0.0
+    return s, kept, probe
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _write_kept_row(head, c, scale, out_head):
+    """out_head = max(head + c, 0) * scale (out_head may be head)."""
+    for j in range(head.shape[0]):
+        out_head[j] = max(head[j] + c, 0.0) * scale
+
+
+@njit(cache=True, nogil=True)
+def _fill_row(row, value):
+    for j in range(row.shape[0]):
+        row[j] = value
+
+
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
 def _rule_row(raw, i, causal, out):
     """The rule on row i of one window raw[n, n] into out[i] (may be raw); 0, or 1 when the row is not all finite."""
     n = raw.shape[1]
     stop = i + 1 if causal else n
-    total = 0.0
-    probe = 0.0  # x * 0 is NaN exactly when x is NaN or +-inf
-    for j in range(stop):
-        x = raw[i, j]
-        probe += x * 0.0
-        total += max(x, 0.0)
-    for j in range(stop, n):
-        probe += raw[i, j] * 0.0
+    _, total, probe = _row_sums(raw[i, :stop], raw[i, stop:], 0.0)
     if probe != probe:
         return 1
     if total == 0.0:
         for j in range(n):
             out[i, j] = 0.0
         out[i, i] = 1.0
-    else:
-        scale = 1.0 / total  # a multiply per entry instead of a divide (within 2 ulp of x / total)
-        if scale - scale != 0.0:  # total is subnormal: 1 / total overflows
-            for j in range(stop):
-                out[i, j] = max(raw[i, j], 0.0) / total
-        else:
-            for j in range(stop):
-                out[i, j] = max(raw[i, j], 0.0) * scale
+        return 0
+    scale = 1.0 / total  # a multiply per entry instead of a divide (within 2 ulp of x / total)
+    if scale - scale != 0.0:  # total is subnormal: 1 / total overflows
+        for j in range(stop):
+            out[i, j] = max(raw[i, j], 0.0) / total
         for j in range(stop, n):
             out[i, j] = 0.0
+        return 0
+    _write_kept_row(raw[i, :stop], 0.0, scale, out[i, :stop])
+    _fill_row(out[i, stop:], 0.0)
     return 0
 
 
@@ -72,53 +102,125 @@ def _rule_matrix(raw, causal, out):
 def _add_normalize_rule_matrix(m, c, causal, out):
     """`m += c; m = m / m.sum(axis=1, keepdims=True)` then the rule into out (may be m), row by row.
 
-    Each row goes through both steps while it is in cache (paper-form programs end
-    with these two statements): three passes over the row instead of six over the
-    matrix. 0, or 1 when a row is not finite (a zero row sum gives NaN, as in
-    NumPy). Sums are reassociated (vectorised) and divisions are multiplications
-    by the reciprocal, so values may differ from NumPy's in the last bits.
+    Paper-form programs end with these two statements. With x = m + c and a
+    positive row sum s, the rule's result is max(x, 0) / (sum of max(x, 0) over
+    the kept keys): the division by s cancels. So a row costs one read pass
+    (s, the kept total, finiteness) and one write pass, while the row is in
+    cache, instead of six passes over the matrix. A row where that shortcut
+    could round differently (s <= 0, s or 1 / s not finite, the divided values
+    near underflow) takes the literal steps. 0, or 1 when a row is not finite
+    (a zero row sum gives NaN, as in NumPy). Sums are reassociated (vectorised)
+    and divisions are multiplications by the reciprocal, so values may differ
+    from NumPy's in the last bits.
     """
     n = m.shape[1]
     for i in range(n):
-        s = 0.0
-        for j in range(n):
-            x = m[i, j] + c
-            m[i, j] = x
-            s += x
-        if s == 0.0:  # NumPy: 0 / 0 is NaN; the rule then rejects the row
-            return 1
-        inv = 1.0 / s
-        if inv - inv != 0.0:  # s subnormal (1 / s overflows), inf or NaN: divide instead
-            for j in range(n):
-                m[i, j] = m[i, j] / s
-            inv = 1.0
         stop = i + 1 if causal else n
-        total = 0.0
-        probe = 0.0  # x * 0 is NaN exactly when x is NaN or +-inf
-        for j in range(stop):
-            y = m[i, j] * inv
-            m[i, j] = y
-            probe += y * 0.0
-            total += max(y, 0.0)
-        for j in range(stop, n):
-            y = m[i, j] * inv
-            probe += y * 0.0
-        if probe != probe:
-            return 1
-        if total == 0.0:
-            for j in range(n):
-                out[i, j] = 0.0
-            out[i, i] = 1.0
-            continue
-        scale = 1.0 / total
-        if scale - scale != 0.0:
-            for j in range(stop):
-                out[i, j] = max(m[i, j], 0.0) / total
+        s, kept, probe = _row_sums(m[i, :stop], m[i, stop:], c)
+        scale = _shortcut_scale(s, kept, probe)
+        if scale > 0.0:
+            _write_kept_row(m[i, :stop], c, scale, out[i, :stop])
+            _fill_row(out[i, stop:], 0.0)
+        elif probe != probe or s == 0.0 or _literal_add_normalize_rule_row(m, i, c, causal, out) != 0:
+            return 1  # NumPy: the divided row holds NaN (0 / 0 too); the rule rejects it
+    return 0
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _add_normalize_rule_tracked(m, lo, hi, c, causal, out):
+    """`_add_normalize_rule_matrix` for a matrix that is zero outside columns lo[i]..hi[i] - 1 of each row i.
+
+    Reads only those spans (the rest of a row is c after `m += c`), writes
+    every entry of out, then zeroes the spans of m again and resets lo, hi, so
+    m and the spans can take the next window. Paper-form programs that write
+    O(n) entries of an n x n matrix then cost one write pass of out per window
+    (numba_backend: `_tracked_matrix`). 0, or 1 when a row is not finite.
+    """
+    n = m.shape[1]
+    clean_value = max(c, 0.0)
+    for i in range(n):
+        stop = i + 1 if causal else n
+        d0, d1 = lo[i], hi[i]
+        if d1 <= d0:
+            d0, d1 = 0, 0
+        h0, h1 = min(d0, stop), min(d1, stop)  # the span's part among the kept keys
+        s, kept, probe = _row_sums(m[i, h0:h1], m[i, max(d0, stop):max(d1, stop)], c)
+        s += c * (n - (d1 - d0))
+        kept += clean_value * (stop - (h1 - h0))
+        probe += c * 0.0
+        scale = _shortcut_scale(s, kept, probe)
+        if scale > 0.0:
+            _fill_row(out[i, :h0], clean_value * scale)
+            _write_kept_row(m[i, h0:h1], c, scale, out[i, h0:h1])
+            _fill_row(out[i, h1:stop], clean_value * scale)
+            _fill_row(out[i, stop:], 0.0)
         else:
-            for j in range(stop):
-                out[i, j] = max(m[i, j], 0.0) * scale
-        for j in range(stop, n):
-            out[i, j] = 0.0
+            if probe != probe or s == 0.0 or _literal_add_normalize_rule_row(m, i, c, causal, out) != 0:
+                return 1
+            d0, d1 = 0, n  # the literal steps wrote the whole row of m
+        _fill_row(m[i, d0:d1], 0.0)
+        lo[i] = n
+        hi[i] = 0
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def _shortcut_scale(s, kept, probe):
+    """1 / kept when max(x, 0) / kept equals the literal steps' result to rounding, else 0.
+
+    s: the row sum of x = m + c; kept: the sum of max(x, 0) over the kept keys;
+    probe: NaN when some x is not finite. Not when s <= 0 (dividing by s flips
+    or breaks signs), s or 1 / s is not finite, or the divided values are near underflow.
+    """
+    if probe != probe or not s > 0.0 or not kept > 0.0:
+        return 0.0
+    inv = 1.0 / s
+    scale = 1.0 / kept
+    if inv - inv != 0.0 or scale - scale != 0.0 or not kept * inv > 1e-280:
+        return 0.0
+    return scale
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _literal_add_normalize_rule_row(m, i, c, causal, out):
+    """Row i through the literal steps: m += c, divide by the row sum, clip, mask, normalise. 0, or 1 when not finite."""
+    n = m.shape[1]
+    stop = i + 1 if causal else n
+    s = 0.0
+    for j in range(n):
+        x = m[i, j] + c
+        m[i, j] = x
+        s += x
+    if s == 0.0:
+        return 1
+    inv = 1.0 / s
+    if inv - inv != 0.0:  # s subnormal (1 / s overflows), inf or NaN: divide instead
+        for j in range(n):
+            m[i, j] = m[i, j] / s
+        inv = 1.0
+    total = 0.0
+    probe = 0.0
+    for j in range(stop):
+        y = m[i, j] * inv
+        m[i, j] = y
+        probe += y * 0.0
+        total += max(y, 0.0)
+    for j in range(stop, n):
+        probe += m[i, j] * inv * 0.0
+    if probe != probe:
+        return 1
+    if total == 0.0:
+        _fill_row(out[i], 0.0)
+        out[i, i] = 1.0
+        return 0
+    scale = 1.0 / total
+    if scale - scale != 0.0:
+        for j in range(stop):
+            out[i, j] = max(m[i, j], 0.0) / total
+    else:
+        for j in range(stop):
+            out[i, j] = max(m[i, j], 0.0) * scale
+    _fill_row(out[i, stop:], 0.0)
     return 0
 
 
@@ -143,9 +245,10 @@ def _classify_non_finite(raw):
 
 
 def rule_matrix_source() -> str:
-    """Source text of the one-window rule, for loop kernels to embed (`_rule_row`, `_rule_matrix`,
-    `_add_normalize_rule_matrix`)."""
-    return "\n\n".join(inspect.getsource(f.py_func) for f in (_rule_row, _rule_matrix, _add_normalize_rule_matrix))
+    """Source text of the one-window rule and its helpers, for loop kernels to embed (in definition order)."""
+    functions = (_row_sums, _write_kept_row, _fill_row, _rule_row, _rule_matrix, _shortcut_scale,
+                 _literal_add_normalize_rule_row, _add_normalize_rule_matrix, _add_normalize_rule_tracked)
+    return "\n\n".join(inspect.getsource(f.py_func) for f in functions)
 
 
 def apply_output_rule_fused(raw: np.ndarray, causal: bool = True, out: np.ndarray | None = None) -> np.ndarray:
