@@ -148,17 +148,22 @@ def generate_loop_kernel(program: NormalizedProgram) -> LoopKernel:
     # cache (no separate passes over [B, n, n]); the kernel returns 1 at the
     # first window with a NaN/inf raw value, and the caller names it.
     if program.form == "paper" and gen.tracked is not None:
-        # Every write to the matrix is one element: it lives in `scratch`, zero
-        # between windows, with the written span of each row in lo/hi; the rule
-        # reads the spans, writes out[b] and zeroes the spans again.
+        # Every write to the matrix is one element, with the written span of each
+        # row recorded in lo/hi: the rule reads only the spans. The matrix is
+        # out[b] itself when out is a fresh np.zeros, else `scratch`, which the
+        # rule zeroes again span by span for the next window.
         final = gen.final_add
         lines.append(f"def program({args}, buf, zeroed, lo, hi):")
-        setup = ["    scratch = np.zeros((n, n))", "    lo = np.full(n, n, np.int64)", "    hi = np.zeros(n, np.int64)"]
+        setup = ["    scratch = np.zeros((0, 0) if zeroed else (n, n))", "    lo = np.full(n, n, np.int64)", "    hi = np.zeros(n, np.int64)"]
         inner = slices + ["        if not rule:",
                           f"            m = program({call_args}, out[b], zeroed, lo, hi)",
                           f"            out[b] = _add_row_normalize_inplace(m, {final})",
+                          "        elif zeroed:  # out[b] is zeros: the program builds its matrix there",
+                          f"            if _add_normalize_rule_tracked(program({call_args}, out[b], True, lo, hi), lo, hi, "
+                          f"{final}, causal, out[b], True, True) != 0:",
+                          "                return 1",
                           f"        elif _add_normalize_rule_tracked(program({call_args}, scratch, True, lo, hi), lo, hi, "
-                          f"{final}, causal, out[b]) != 0:",
+                          f"{final}, causal, out[b], False, False) != 0:",
                           "            return 1"]
     elif program.form == "paper":
         # The first output matrix is the window's slice of `out` (`buf`): no n x n

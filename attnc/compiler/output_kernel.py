@@ -127,14 +127,19 @@ def _add_normalize_rule_matrix(m, c, causal, out):
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
-def _add_normalize_rule_tracked(m, lo, hi, c, causal, out):
+def _add_normalize_rule_tracked(m, lo, hi, c, causal, out, zeroed, in_place):
     """`_add_normalize_rule_matrix` for a matrix that is zero outside columns lo[i]..hi[i] - 1 of each row i.
 
-    Reads only those spans (the rest of a row is c after `m += c`), writes
-    every entry of out, then zeroes the spans of m again and resets lo, hi, so
-    m and the spans can take the next window. Paper-form programs that write
-    O(n) entries of an n x n matrix then cost one write pass of out per window
-    (numba_backend: `_tracked_matrix`). 0, or 1 when a row is not finite.
+    Reads only those spans (the rest of a row is c after `m += c`) and writes
+    out; resets lo, hi for the next window. Paper-form programs that write O(n)
+    entries of an n x n matrix then cost one write pass of out per window
+    (numba_backend: `_tracked_matrix`).
+    - in_place: m is out, built by the program in a fresh np.zeros: the masked
+      keys are zero already except where the program wrote them;
+    - otherwise m is a scratch buffer, zeroed again span by span so it can take
+      the next window; with `zeroed` (out is a fresh np.zeros) the masked keys
+      of out are left as they are.
+    0, or 1 when a row is not finite.
     """
     n = m.shape[1]
     clean_value = max(c, 0.0)
@@ -144,7 +149,8 @@ def _add_normalize_rule_tracked(m, lo, hi, c, causal, out):
         if d1 <= d0:
             d0, d1 = 0, 0
         h0, h1 = min(d0, stop), min(d1, stop)  # the span's part among the kept keys
-        s, kept, probe = _row_sums(m[i, h0:h1], m[i, max(d0, stop):max(d1, stop)], c)
+        t0, t1 = max(d0, stop), max(d1, stop)  # and among the masked ones
+        s, kept, probe = _row_sums(m[i, h0:h1], m[i, t0:t1], c)
         s += c * (n - (d1 - d0))
         kept += clean_value * (stop - (h1 - h0))
         probe += c * 0.0
@@ -153,12 +159,16 @@ def _add_normalize_rule_tracked(m, lo, hi, c, causal, out):
             _fill_row(out[i, :h0], clean_value * scale)
             _write_kept_row(m[i, h0:h1], c, scale, out[i, h0:h1])
             _fill_row(out[i, h1:stop], clean_value * scale)
-            _fill_row(out[i, stop:], 0.0)
+            if in_place:
+                _fill_row(out[i, t0:t1], 0.0)
+            elif not zeroed:
+                _fill_row(out[i, stop:], 0.0)
         else:
             if probe != probe or s == 0.0 or _literal_add_normalize_rule_row(m, i, c, causal, out) != 0:
                 return 1
             d0, d1 = 0, n  # the literal steps wrote the whole row of m
-        _fill_row(m[i, d0:d1], 0.0)
+        if not in_place:
+            _fill_row(m[i, d0:d1], 0.0)
         lo[i] = n
         hi[i] = 0
     return 0
