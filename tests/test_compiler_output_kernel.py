@@ -233,7 +233,7 @@ def test_element_write_tracking_only_where_every_write_is_one_element(body, trac
 
     compiled = compile_program(parse_program(_TRACKED.format(name="tracked", body=body)))
     assert compiled.backend == "numba"
-    assert ("_add_normalize_rule_tracked(program" in compiled.kernel_source) == tracked
+    assert (", scratch, True, lo, hi)" in compiled.kernel_source) == tracked
     ids, vocab = probe_ids(), probe_vocab()
     for causal in (True, False):
         got = compiled.evaluate(ids, vocab, causal=causal)  # one scratch for every window of the batch
@@ -251,7 +251,7 @@ def test_tracked_program_that_fails_names_the_window():
 
     body = "    for i in range(n):\n        out[i, last] = 1.0\n        last = i + 2"  # row n - 2 writes column n
     compiled = compile_program(parse_program(_TRACKED.format(name="overrun", body=body)))
-    assert "_add_normalize_rule_tracked(program" in compiled.kernel_source
+    assert ", scratch, True, lo, hi)" in compiled.kernel_source
     with pytest.raises(WindowError, match="index") as info:
         compiled.evaluate(probe_ids(), probe_vocab())
     assert info.value.window == 0

@@ -15,10 +15,11 @@ integer/float/bool arrays:
 `kernel` writes raw matrices, or with `rule` the output rule applied per
 window (`_rule_matrix`, embedded from output_kernel.py). A paper-form program
 whose only writes are single elements outside nested loops (`_tracked_matrix`:
-pointer heads such as "attend to the start of the line") builds its matrix in a
-scratch buffer that stays zero between windows; `_mark` records each row's
-written span and the rule reads only the spans, so a window costs one write
-pass of its output instead of zeroing, reading and writing n x n entries.
+pointer heads such as "attend to the start of the line") has `_mark` record each
+row's written span, and the rule reads only the spans: the matrix is built in a
+fresh zero `out` itself, or in a scratch buffer that the rule zeroes again span
+by span, so a window costs one write pass of its output instead of zeroing,
+reading and writing n x n entries.
 
 `L<t>` is table t's values and `E<t>` its error flags (where the hoisted
 expression raised for that vocabulary entry). Indexing is bounds-checked
@@ -154,17 +155,19 @@ def generate_loop_kernel(program: NormalizedProgram) -> LoopKernel:
         # rule zeroes again span by span for the next window.
         final = gen.final_add
         lines.append(f"def program({args}, buf, zeroed, lo, hi):")
-        setup = ["    scratch = np.zeros((0, 0) if zeroed else (n, n))", "    lo = np.full(n, n, np.int64)", "    hi = np.zeros(n, np.int64)"]
+        setup = ["    scratch = np.zeros((0, 0) if zeroed else (n, n))",
+                 "    lo = np.full(n, n, np.int64)", "    hi = np.zeros(n, np.int64)"]
         inner = slices + ["        if not rule:",
                           f"            m = program({call_args}, out[b], zeroed, lo, hi)",
                           f"            out[b] = _add_row_normalize_inplace(m, {final})",
                           "        elif zeroed:  # out[b] is zeros: the program builds its matrix there",
-                          f"            if _add_normalize_rule_tracked(program({call_args}, out[b], True, lo, hi), lo, hi, "
-                          f"{final}, causal, out[b], True, True) != 0:",
+                          f"            m = program({call_args}, out[b], True, lo, hi)",
+                          f"            if _add_normalize_rule_tracked(m, lo, hi, {final}, causal, out[b], True, True) != 0:",
                           "                return 1",
-                          f"        elif _add_normalize_rule_tracked(program({call_args}, scratch, True, lo, hi), lo, hi, "
-                          f"{final}, causal, out[b], False, False) != 0:",
-                          "            return 1"]
+                          "        else:",
+                          f"            m = program({call_args}, scratch, True, lo, hi)",
+                          f"            if _add_normalize_rule_tracked(m, lo, hi, {final}, causal, out[b], False, False) != 0:",
+                          "                return 1"]
     elif program.form == "paper":
         # The first output matrix is the window's slice of `out` (`buf`): no n x n
         # allocation per window, and the rule runs in place. A final

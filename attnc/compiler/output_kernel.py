@@ -193,7 +193,10 @@ def _shortcut_scale(s, kept, probe):
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
 def _literal_add_normalize_rule_row(m, i, c, causal, out):
-    """Row i through the literal steps: m += c, divide by the row sum, clip, mask, normalise. 0, or 1 when not finite."""
+    """Row i through the literal steps: m += c, divide by the row sum, clip, mask, normalise.
+
+    0, or 1 when the row is not finite.
+    """
     n = m.shape[1]
     stop = i + 1 if causal else n
     s = 0.0
