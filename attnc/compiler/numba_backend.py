@@ -162,11 +162,11 @@ def generate_loop_kernel(program: NormalizedProgram) -> LoopKernel:
                           f"            out[b] = _add_row_normalize_inplace(m, {final})",
                           "        elif zeroed:  # out[b] is zeros: the program builds its matrix there",
                           f"            m = program({call_args}, out[b], True, lo, hi)",
-                          f"            if _add_normalize_rule_tracked(m, lo, hi, {final}, causal, out[b], True, True) != 0:",
+                          f"            if _add_normalize_rule_tracked(m, lo, hi, {final}, causal, out[b], True) != 0:",
                           "                return 1",
                           "        else:",
                           f"            m = program({call_args}, scratch, True, lo, hi)",
-                          f"            if _add_normalize_rule_tracked(m, lo, hi, {final}, causal, out[b], False, False) != 0:",
+                          f"            if _add_normalize_rule_tracked(m, lo, hi, {final}, causal, out[b], False) != 0:",
                           "                return 1"]
     elif program.form == "paper":
         # The first output matrix is the window's slice of `out` (`buf`): no n x n
@@ -575,8 +575,8 @@ def _tracked_matrix(body: list[ast.stmt]) -> str | None:
     That is the program's only matrix, made by a top-level `m = np.zeros((n, n))`;
     the program ends `m += c; m = m / m.sum(axis=1, keepdims=True); return m`
     (checked again after generation: the kernel must have fused that ending);
-    before the ending, `m` appears only as `m[a, b]` or `m[a][b]` (element reads
-    and writes: no row views, slices, aliases, whole-matrix operations or calls),
+    before the ending, `m` appears only in element reads and writes or sums
+    (`_is_scalar_use`: no row views, aliases, whole-matrix operations or calls),
     and no write is inside two nested loops (O(n) writes: the rows stay mostly zero).
     The kernel can then keep it in a buffer that stays zero between windows and
     record each row's written span (`_mark`), so that the rule reads only the
@@ -596,7 +596,7 @@ def _tracked_matrix(body: list[ast.stmt]) -> str | None:
         parents = {child: parent for parent in ast.walk(stmt) for child in ast.iter_child_nodes(parent)}
         for node in ast.walk(stmt):
             if isinstance(node, ast.Name) and node.id == name and node is not first.targets[0] \
-                    and not _is_element_use(node, parents):
+                    and not _is_scalar_use(node, parents):
                 return None
     if _max_write_loop_depth(body[:-3], name, 0) > 1:
         return None  # writes in nested loops fill rows densely: the plain fused rule is faster then
@@ -616,19 +616,6 @@ def _max_write_loop_depth(stmts: list[ast.stmt], name: str, depth: int) -> int:
             if isinstance(block, list):
                 deepest = max(deepest, _max_write_loop_depth(block, name, inner))
     return deepest
-
-
-def _is_element_use(name: ast.Name, parents: dict) -> bool:
-    """`m[a, b]` or `m[a][b]` (read or written), with plain indices."""
-    parent = parents.get(name)
-    if not (isinstance(parent, ast.Subscript) and parent.value is name):
-        return False
-    if isinstance(parent.slice, ast.Tuple):
-        return len(parent.slice.elts) == 2 and not any(isinstance(e, (ast.Slice, ast.Starred))
-                                                        for e in parent.slice.elts)
-    grand = parents.get(parent)
-    return isinstance(grand, ast.Subscript) and grand.value is parent \
-        and not isinstance(parent.slice, ast.Slice) and not isinstance(grand.slice, (ast.Slice, ast.Tuple))
 
 
 def _matrix_may_alias(body: list[ast.stmt]) -> bool:

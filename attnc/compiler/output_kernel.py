@@ -73,18 +73,15 @@ def _rule_row(raw, i, causal, out):
     if probe != probe:
         return 1
     if total == 0.0:
-        for j in range(n):
-            out[i, j] = 0.0
+        _fill_row(out[i], 0.0)
         out[i, i] = 1.0
         return 0
     scale = 1.0 / total  # a multiply per entry instead of a divide (within 2 ulp of x / total)
     if scale - scale != 0.0:  # total is subnormal: 1 / total overflows
         for j in range(stop):
             out[i, j] = max(raw[i, j], 0.0) / total
-        for j in range(stop, n):
-            out[i, j] = 0.0
-        return 0
-    _write_kept_row(raw[i, :stop], 0.0, scale, out[i, :stop])
+    else:
+        _write_kept_row(raw[i, :stop], 0.0, scale, out[i, :stop])
     _fill_row(out[i, stop:], 0.0)
     return 0
 
@@ -127,7 +124,7 @@ def _add_normalize_rule_matrix(m, c, causal, out):
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
-def _add_normalize_rule_tracked(m, lo, hi, c, causal, out, zeroed, in_place):
+def _add_normalize_rule_tracked(m, lo, hi, c, causal, out, in_place):
     """`_add_normalize_rule_matrix` for a matrix that is zero outside columns lo[i]..hi[i] - 1 of each row i.
 
     Reads only those spans (the rest of a row is c after `m += c`) and writes
@@ -137,8 +134,7 @@ def _add_normalize_rule_tracked(m, lo, hi, c, causal, out, zeroed, in_place):
     - in_place: m is out, built by the program in a fresh np.zeros: the masked
       keys are zero already except where the program wrote them;
     - otherwise m is a scratch buffer, zeroed again span by span so it can take
-      the next window; with `zeroed` (out is a fresh np.zeros) the masked keys
-      of out are left as they are.
+      the next window, and out (a caller's buffer) gets every entry written.
     0, or 1 when a row is not finite.
     """
     n = m.shape[1]
@@ -159,10 +155,7 @@ def _add_normalize_rule_tracked(m, lo, hi, c, causal, out, zeroed, in_place):
             _fill_row(out[i, :h0], clean_value * scale)
             _write_kept_row(m[i, h0:h1], c, scale, out[i, h0:h1])
             _fill_row(out[i, h1:stop], clean_value * scale)
-            if in_place:
-                _fill_row(out[i, t0:t1], 0.0)
-            elif not zeroed:
-                _fill_row(out[i, stop:], 0.0)
+            _fill_row(out[i, t0:t1] if in_place else out[i, stop:], 0.0)
         else:
             if probe != probe or s == 0.0 or _literal_add_normalize_rule_row(m, i, c, causal, out) != 0:
                 return 1
@@ -193,12 +186,11 @@ def _shortcut_scale(s, kept, probe):
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
 def _literal_add_normalize_rule_row(m, i, c, causal, out):
-    """Row i through the literal steps: m += c, divide by the row sum, clip, mask, normalise.
+    """Row i through the literal steps: m += c, divide by the row sum (in m), then `_rule_row`.
 
-    0, or 1 when the row is not finite.
+    0, or 1 when the row is not finite (a zero row sum gives NaN, as in NumPy).
     """
     n = m.shape[1]
-    stop = i + 1 if causal else n
     s = 0.0
     for j in range(n):
         x = m[i, j] + c
@@ -210,31 +202,10 @@ def _literal_add_normalize_rule_row(m, i, c, causal, out):
     if inv - inv != 0.0:  # s subnormal (1 / s overflows), inf or NaN: divide instead
         for j in range(n):
             m[i, j] = m[i, j] / s
-        inv = 1.0
-    total = 0.0
-    probe = 0.0
-    for j in range(stop):
-        y = m[i, j] * inv
-        m[i, j] = y
-        probe += y * 0.0
-        total += max(y, 0.0)
-    for j in range(stop, n):
-        probe += m[i, j] * inv * 0.0
-    if probe != probe:
-        return 1
-    if total == 0.0:
-        _fill_row(out[i], 0.0)
-        out[i, i] = 1.0
-        return 0
-    scale = 1.0 / total
-    if scale - scale != 0.0:
-        for j in range(stop):
-            out[i, j] = max(m[i, j], 0.0) / total
     else:
-        for j in range(stop):
-            out[i, j] = max(m[i, j], 0.0) * scale
-    _fill_row(out[i, stop:], 0.0)
-    return 0
+        for j in range(n):
+            m[i, j] = m[i, j] * inv
+    return _rule_row(m, i, causal, out)
 
 
 @njit(cache=True, nogil=True)
