@@ -9,7 +9,7 @@ from attnc.runtime.models import tiny_model
 from attnc.runtime.perplexity import window_nll
 from attnc.runtime.replacement import ReplacementMap
 from attnc.runtime.surrogate import CallableProgramSource, install_surrogates
-from attnc.study.attribution import _GatedModel, loss_impact, order_by_iou, replacement_prefix
+from attnc.study.attribution import GatedModel, loss_impact, order_by_iou, replacement_prefix
 
 
 def _source():
@@ -46,7 +46,7 @@ def test_gate_ends_are_stock_and_surrogate(setup):
     implementation = loaded.model.config._attn_implementation
     with install_surrogates(loaded, _source(), replacement, on_program_error="fail"):
         replaced = _nll(loaded, ids)
-    gated = _GatedModel(loaded, replacement)
+    gated = GatedModel(loaded, replacement)
     with gated:
         at_zero = float(gated.nll(_source(), ids, torch.zeros(3)))
         at_one = float(gated.nll(_source(), ids, torch.ones(3)))
@@ -61,7 +61,7 @@ def test_impact_is_the_loss_derivative(setup):
     got = loss_impact(loaded, _source(), replacement, ids, batch_size=2)
     tokens = ids.shape[0] * (ids.shape[1] - 1)
     assert got.tokens == tokens
-    gated = _GatedModel(loaded, replacement)
+    gated = GatedModel(loaded, replacement)
     eps = 1e-2
     with gated:
         for g, (key, _) in enumerate(gated.heads):

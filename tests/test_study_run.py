@@ -62,12 +62,52 @@ def test_study_writes_the_report(workdir, capsys):
                  "ppl_vs_fraction.png"):
         assert (out / name).stat().st_size > 0, name
     assert len(list(out.glob("head_*.png"))) == 3
-    assert results["n_heads"] == 8 and results["n_programs"] == 4
+    assert results["n_heads"] == 8 and results["n_programs"] == 8  # 4 given + the 4 content-free baselines
     assert [p["fraction"] for p in results["sweep"]] == [0.0, 0.1, 0.25, 0.5, 0.75, 1.0]
     assert [p["n_heads_replaced"] for p in results["sweep"]] == [0, 1, 2, 4, 6, 8]
     assert results["sweep"][0]["ppl_increase_pct"] == 0.0
     assert 0.0 < results["mean_best_iou_heldout"] <= results["mean_best_mixture_iou_heldout"] + 1e-9 <= 1.0 + 1e-9
     assert set(results["qa"]) == {"piqa"} and results["qa"]["piqa"]["n"] == 6
+
+    # Baselines: every method swept on the same fractions, each in its own measured order.
+    assert set(results["baselines"]) == {"programs", "content_free", "mean_ablation"}
+    for name, points in results["baselines"].items():
+        assert [p["fraction"] for p in points] == [0.0, 0.1, 0.25, 0.5, 0.75, 1.0], name
+        assert points[0]["ppl"] == results["ppl_baseline"]
+    assert [p["ppl"] for p in results["baselines"]["programs"]] == [p["ppl"] for p in results["sweep"]]
+    assert results["baseline_orders"] == {"programs": "measured_loss_impact", "content_free": "measured_loss_impact",
+                                          "mean_ablation": "measured_loss_impact"}
+    assert {(v["fraction"], v["baseline"]) for v in results["baseline_verdict"]} == {
+        (f, b) for f in (0.1, 0.25) for b in ("content_free", "mean_ablation")}
+    assert isinstance(results["programs_beat_baselines"], bool)
+    assert "Programs against baselines" in (out / "report.md").read_text()
+    assert 0.0 <= results["faithful"]["mean_output_error"] <= results["faithful"]["mean_output_error_best_program"] + 1e-9
+    assert results["tuning"]["n_heads"] == 2 and results["tuning"]["kl_end"] <= results["tuning"]["kl_start"]
+
+    # The content-free point at 25% is the model with those programs installed, in that method's order.
+    from attnc.runtime.library import load_library
+    from attnc.runtime.replacement import ReplacementMap
+    from attnc.study.attribution import replacement_prefix
+    from attnc.study.sweep import replaced_perplexity
+
+    cache = out / "cache"
+    orders = [json.loads(p.read_text()) for p in cache.glob("order-*/stage.json")]
+    table_programs = json.loads(next(cache.glob("fit-*/fits.json")).read_text())
+    assert table_programs
+    loaded_model = load_model(str(workdir / "model"))
+    library = load_library(next(cache.glob("compile-*/lib")), vocab=loaded_model.vocab)
+    from attnc.study.baselines import content_free_map
+    from attnc.study.scoring import ScoreTable
+
+    table = ScoreTable.load(next(cache.glob("score-*/scores.npz")))
+    target = content_free_map(table)
+    assert {m[0][0] for m in target.heads.values()} <= {"content_free_uniform", "content_free_first",
+                                                        "content_free_self", "content_free_previous"}
+    windows_ = make_windows(read_corpus(workdir / "corpus.txt"), loaded_model.tokenizer, window=16)
+    quarter = next(p for p in results["baselines"]["content_free"] if p["fraction"] == 0.25)
+    matches = [replaced_perplexity(loaded_model, library, replacement_prefix(o["order"], target, 2),
+                                   windows_.heldout_ids, fraction=0.25, progress=False).ppl for o in orders]
+    assert any(abs(m - quarter["ppl"]) < 1e-9 * quarter["ppl"] for m in matches)
 
     # The baseline is the stock model's perplexity on the held-out windows, measured independently.
     loaded = load_model(str(workdir / "model"))
@@ -96,7 +136,7 @@ def test_rerun_redoes_only_what_changed(workdir):
     run = run_study(_config(workdir, "cached", programs=[extra]), say=said.append)
     ran = {s.split("]")[0].strip("[") for s in said if "running" in s}
     assert {"compile", "score", "fit"} <= ran and "extract" not in ran
-    assert run.results["n_programs"] == 5
+    assert run.results["n_programs"] == 9
 
     # A crash inside a stage leaves no finished record: the next run redoes that stage only.
     for record in (workdir / "cached" / "cache").glob("fit-*/stage.json"):
@@ -107,7 +147,8 @@ def test_rerun_redoes_only_what_changed(workdir):
 
 
 def test_iou_order_replaces_the_best_explained_heads_first(workdir):
-    run = run_study(_config(workdir, "by_iou", order="iou", fractions=(0.0, 0.25)), say=lambda s: None)
+    run = run_study(_config(workdir, "by_iou", order="iou", fractions=(0.0, 0.25), use="mixture", baselines=()),
+                    say=lambda s: None)
     fits = json.loads(next((workdir / "by_iou" / "cache").glob("fit-*/fits.json")).read_text())["heads"]
     used = {h: (f.get("mixture") or f)["iou_heldout"] for h, f in fits.items()}
     replaced = run.results["sweep"][1]

@@ -17,6 +17,12 @@ def parse_fractions(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"{text!r}: expected decimals separated by commas, e.g. 0,0.1,0.25") from None
 
 
+def parse_names(text: str) -> tuple[str, ...]:
+    """"a,b" -> ("a", "b"); "none" -> ()."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    return () if names == ("none",) else names
+
+
 def parse_qa(text: str) -> tuple[str, Path]:
     """"piqa=FILE" -> ("piqa", Path(FILE))."""
     task, sep, path = text.partition("=")
@@ -45,8 +51,21 @@ def add_study_arguments(parser: argparse.ArgumentParser, *, out_default: Path | 
     parser.add_argument("--order", choices=("measured", "loss", "iou"), default="measured",
                         help="replace heads by their loss change when replaced alone, measured on a few fit windows "
                              "(measured, default), by its first-order estimate (loss), or by held-out IoU (iou)")
-    parser.add_argument("--use", choices=("mixture", "best"), default="mixture",
-                        help="a replaced head uses its fitted mixture (default) or its best single program")
+    parser.add_argument("--use", choices=("faithful", "mixture", "best"), default="faithful",
+                        help="a replaced head uses its faithful mixture (fitted to the head's output, then tuned on "
+                             "the model's loss; default), its IoU-fitted mixture, or its best single program")
+    parser.add_argument("--faithful-windows", type=int, default=32,
+                        help="fit windows the output fit (and the heads' means) use (default: 32)")
+    parser.add_argument("--faithful-candidates", type=int, default=6,
+                        help="top programs per head (by fit IoU) the output fit mixes, beside the content-free ones")
+    parser.add_argument("--tune-fraction", type=float, default=0.25,
+                        help="share of heads (the first of the order) whose weights are tuned jointly (default: 0.25)")
+    parser.add_argument("--tune-steps", type=int, default=30, help="Adam steps of the joint tuning (0: no tuning)")
+    parser.add_argument("--tune-windows", type=int, default=8, help="fit windows the joint tuning runs on (default: 8)")
+    parser.add_argument("--tune-lr", type=float, default=0.1, help="learning rate of the joint tuning (default: 0.1)")
+    parser.add_argument("--baselines", type=parse_names, default=None,
+                        help="baselines swept beside the programs, comma-separated: content_free, mean_ablation "
+                             "(default: both; 'none': no baseline)")
     parser.add_argument("--impact-windows", type=int, default=None,
                         help="fit windows the loss impact is measured on (default: 4 measured, 32 estimated)")
     parser.add_argument("--ppl-windows", type=int, default=None, help="at most K held-out windows per sweep point (default: all)")
@@ -75,6 +94,7 @@ def register(subparsers) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """A StudyConfig from parsed options."""
+    from attnc.study.baselines import BASELINES
     from attnc.study.study_run import StudyConfig
     from attnc.study.sweep import DEFAULT_FRACTIONS
 
@@ -87,7 +107,10 @@ def config_from_args(args: argparse.Namespace):
         fractions=args.fractions or DEFAULT_FRACTIONS, order=args.order, use=args.use,
         impact_windows=args.impact_windows, ppl_windows=args.ppl_windows, qa=dict(args.qa),
         qa_limit=args.qa_limit or None, on_program_error=args.on_program_error, plot_heads=args.plot_heads,
-        cache=args.cache, progress=not args.json,
+        cache=args.cache, progress=not args.json, faithful_windows=args.faithful_windows,
+        faithful_candidates=args.faithful_candidates, tune_fraction=args.tune_fraction, tune_steps=args.tune_steps,
+        tune_windows=args.tune_windows, tune_lr=args.tune_lr,
+        baselines=BASELINES if args.baselines is None else args.baselines,
     )
 
 

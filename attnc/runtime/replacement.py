@@ -20,6 +20,8 @@ FITS_FORMAT = "attnc-fits/1"
 #: How far mixture weights may sum from 1 before they are rejected.
 WEIGHT_SUM_TOLERANCE = 1e-6
 Mixture = tuple[tuple[str, float], ...]
+#: What replaces a head in a fits file: its best program, IoU mixture, or faithful mixture.
+USES = ("best", "mixture", "faithful")
 
 
 class ReplacementError(ValueError):
@@ -94,14 +96,16 @@ class ReplacementMap:
                 "mixture": {"programs": [...], "weights": [...]}, ...}}}`.
             heads: replace only these heads (names or (layer, head)); default all heads
                 in the file. A requested head missing from the file is an error.
-            use: "best" (the single best program) or "mixture" (the fitted mixture;
-                a head without one falls back to its best program).
+            use: "best" (the single best program), "mixture" (the mixture fitted on
+                IoU) or "faithful" (the mixture fitted to the head's output or the
+                model's loss: the ``faithful`` entry); a head without the one asked
+                for falls back to its mixture, then to its best program.
 
         Raises:
             ReplacementError: wrong format, unknown `use`, missing head or program.
         """
-        if use not in ("best", "mixture"):
-            raise ReplacementError(f"use={use!r}: expected 'best' or 'mixture'")
+        if use not in USES:
+            raise ReplacementError(f"use={use!r}: expected one of {', '.join(USES)}")
         fmt = fits.get("format")
         if fmt != FITS_FORMAT:
             raise ReplacementError(f"fits format {fmt!r} is not {FITS_FORMAT!r}")
@@ -119,7 +123,11 @@ class ReplacementMap:
         chosen: dict[HeadKey, Mixture] = {}
         for key in wanted:
             name, entry = by_key[key]
-            mixture = entry.get("mixture") if use == "mixture" else None
+            mixture = None
+            if use == "faithful":
+                mixture = entry.get("faithful") or entry.get("mixture")
+            elif use == "mixture":
+                mixture = entry.get("mixture")
             if mixture:
                 programs, weights = mixture.get("programs"), mixture.get("weights")
                 if not programs or weights is None or len(programs) != len(weights):

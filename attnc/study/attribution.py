@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -58,9 +58,18 @@ class LossImpact:
 
 
 def _gated_attention(module, query, key, value, attention_mask, *, attnc_gate=None, **kwargs):
-    """Stock attention on all heads, then each gated head blended toward its program's P @ V."""
+    """Stock attention on all heads, then each gated head blended toward its replacement.
+
+    A head's replacement is ``P @ V_h`` (its entry names a matrix of the payload) or a
+    constant output vector (mean ablation: its entry is that vector). With a
+    ``record`` dict in the payload, each layer's value vectors and per-head outputs
+    are kept there (detached), for fits that need V_h.
+    """
     base = kwargs.pop("attnc_base")
     out, weights = base(module, query, key, value, attention_mask, **kwargs)
+    record = attnc_gate.get("record")
+    if record is not None:
+        record[module.layer_idx] = (value.detach(), out.detach())
     layer_heads = attnc_gate["heads"].get(module.layer_idx)
     if not layer_heads:
         return out, weights
@@ -69,10 +78,14 @@ def _gated_attention(module, query, key, value, attention_mask, *, attnc_gate=No
     for h in range(query.shape[1]):
         column = out[:, :, h]
         if h in layer_heads:
-            p = attnc_gate["matrices"][layer_heads[h][0]]  # [B, L, L]
-            program_out = torch.matmul(p, value[:, h // groups])  # [B, L, d]
-            gate = attnc_gate["gates"][layer_heads[h][1]]  # a scalar, or one value per batch row
-            column = column + (gate[:, None, None] if gate.ndim else gate) * (program_out - column)
+            target, g = layer_heads[h]
+            if isinstance(target, int):
+                p = attnc_gate["matrices"][target]  # [B, L, L]
+                replaced = torch.matmul(p, value[:, h // groups])  # [B, L, d]
+            else:
+                replaced = target.to(column.dtype).expand_as(column)  # a constant output [d]
+            gate = attnc_gate["gates"][g]  # a scalar, or one value per batch row
+            column = column + (gate[:, None, None] if gate.ndim else gate) * (replaced - column)
         columns.append(column)
     return torch.stack(columns, dim=2), weights
 
@@ -81,23 +94,48 @@ def _mixture_matrix(matrices: dict[str, torch.Tensor], mixture: Mixture) -> torc
     return sum(weight * matrices[name] for name, weight in mixture)
 
 
-class _GatedModel:
-    """The model switched to the gated attention implementation while inside `with`."""
+@dataclass(frozen=True)
+class MeanAblation:
+    """Heads replaced by a constant: each head's mean output over some windows (mean ablation).
 
-    def __init__(self, loaded, replacement: ReplacementMap):
+    Attributes:
+        means: (layer, head) -> float32 [head_dim], the head's output (before the
+            output projection) averaged over every token of the windows it was taken on.
+    """
+
+    means: Mapping[tuple[int, int], np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.means)
+
+
+class GatedModel:
+    """The model switched to the gated attention implementation while inside `with`.
+
+    Every forward runs stock attention on all heads and blends each listed head,
+    by its gate, toward its replacement: a program (or mixture) matrix times
+    V_h, or a constant output vector (`MeanAblation`).
+    """
+
+    def __init__(self, loaded, replacement: "ReplacementMap | MeanAblation | None" = None):
         self.model = loaded.model
-        self.heads = list(replacement.heads.items())
-        self.names = replacement.program_names()
-        self.mixtures = list(dict.fromkeys(mixture for _, mixture in self.heads))
+        if isinstance(replacement, MeanAblation):
+            self.heads = [(key, None) for key in sorted(replacement.means)]
+            self.means = {key: torch.as_tensor(np.asarray(v), dtype=torch.float32) for key, v in
+                          replacement.means.items()}
+        else:
+            self.heads = list((replacement or ReplacementMap({})).heads.items())
+            self.means = {}
         self.base_name = self.model.config._attn_implementation
         self.implementation = IMPLEMENTATION_PREFIX + "".join(c if c.isalnum() else "_" for c in self.base_name)
         bases = {base_attention_function(m, self.base_name) for m in attention_modules(self.model)}
         if len(bases) != 1:
-            raise ValueError("loss_impact needs one base attention function for every layer")
+            raise ValueError("gated attention needs one base attention function for every layer")
         self.base = bases.pop()
         self.device = next(self.model.parameters()).device
+        self.means = {key: v.to(self.device) for key, v in self.means.items()}
 
-    def __enter__(self) -> "_GatedModel":
+    def __enter__(self) -> "GatedModel":
         from transformers import AttentionInterface
         from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
 
@@ -106,7 +144,7 @@ class _GatedModel:
             AttentionMaskInterface.register(self.implementation, ALL_MASK_ATTENTION_FUNCTIONS[self.base_name])
         self._requires = [p.requires_grad for p in self.model.parameters()]
         for p in self.model.parameters():
-            p.requires_grad_(False)  # gradients reach the gates only
+            p.requires_grad_(False)  # gradients reach the gates (and tuned constants) only
         self.model.set_attn_implementation(self.implementation)
         return self
 
@@ -115,33 +153,55 @@ class _GatedModel:
         for p, flag in zip(self.model.parameters(), self._requires):
             p.requires_grad_(flag)
 
+    def payload(self, source, ids: np.ndarray, gates: torch.Tensor, *, repeat: int = 1) -> dict:
+        """What the attention function reads for windows `ids` (stacked `repeat` times).
+
+        Program matrices come from `source` (computed once, repeated); only heads
+        whose gate is non-zero somewhere get a replacement.
+        """
+        chunk = np.asarray(ids, dtype=np.int64)
+        active = range(len(self.heads)) if gates.ndim == 1 else [g for g in range(len(self.heads)) if gates[g].any()]
+        layer_heads: dict[int, dict[int, tuple]] = {}
+        mixtures = list(dict.fromkeys(self.heads[g][1] for g in active if self.heads[g][1] is not None))
+        matrices: list[torch.Tensor] = []
+        if mixtures:
+            names = list(dict.fromkeys(name for mixture in mixtures for name, _ in mixture))
+            got = source.matrices(names, chunk)
+            tensors = {name: torch.as_tensor(np.asarray(got[name]), dtype=torch.float32, device=self.device)
+                       for name in names}
+            matrices = [_mixture_matrix(tensors, m).repeat(repeat, 1, 1) for m in mixtures]
+        for g in active:  # heads whose gate is 0 on every row run stock: no program matmul for them
+            (layer, head), mixture = self.heads[g]
+            target = self.means[(layer, head)] if mixture is None else mixtures.index(mixture)
+            layer_heads.setdefault(layer, {})[head] = (target, g)
+        return {"heads": layer_heads, "gates": gates, "matrices": matrices}
+
+    def logits(self, ids: np.ndarray | torch.Tensor, payload: dict, *, repeat: int = 1,
+               grad: bool = False) -> torch.Tensor:
+        """Logits [repeat * B, n, V] of windows `ids` (stacked `repeat` times) under `payload`.
+
+        Args:
+            grad: record the graph (for gradients to the gates or to tuned constants).
+        """
+        batch = torch.as_tensor(np.asarray(ids, dtype=np.int64), device=self.device).repeat(repeat, 1)
+        with torch.inference_mode(False), torch.set_grad_enabled(grad):
+            return self.model(batch, use_cache=False, attnc_gate=payload, attnc_base=self.base).logits
+
     def nll(self, source, ids: np.ndarray, gates: torch.Tensor, *, repeat: int = 1,
-            per_window: bool = False) -> torch.Tensor:
-        """Next-token NLL of windows `ids` with head g blended by gates[g] toward its program.
+            per_window: bool = False, grad: bool = False) -> torch.Tensor:
+        """Next-token NLL of windows `ids` with head g blended by gates[g] toward its replacement.
 
         Args:
             gates: [n_heads] (one gate per head) or [n_heads, repeat * len(ids)] (per batch row).
             repeat: the batch is `ids` stacked `repeat` times (program matrices computed once).
             per_window: return one summed NLL per batch row instead of the total.
+            grad: keep the graph, for a backward pass.
         """
-        chunk = np.asarray(ids, dtype=np.int64)
-        active = range(len(self.heads)) if gates.ndim == 1 else [g for g in range(len(self.heads)) if gates[g].any()]
-        mixtures = list(dict.fromkeys(self.heads[g][1] for g in active))
-        names = list(dict.fromkeys(name for mixture in mixtures for name, _ in mixture))
-        got = source.matrices(names, chunk)
-        matrices = {name: torch.as_tensor(np.asarray(got[name]), dtype=torch.float32, device=self.device)
-                    for name in names}
-        layer_heads: dict[int, dict[int, tuple[int, int]]] = {}
-        for g in active:  # heads whose gate is 0 on every row run stock: no program matmul for them
-            (layer, head), mixture = self.heads[g]
-            layer_heads.setdefault(layer, {})[head] = (mixtures.index(mixture), g)
-        payload = {"heads": layer_heads, "gates": gates,
-                   "matrices": [_mixture_matrix(matrices, m).repeat(repeat, 1, 1) for m in mixtures]}
-        batch = torch.as_tensor(chunk, device=self.device).repeat(repeat, 1)
-        with torch.enable_grad(), torch.inference_mode(False):
-            logits = self.model(batch, use_cache=False, attnc_gate=payload, attnc_base=self.base).logits
-            token_nll = torch.nn.functional.cross_entropy(
-                logits[:, :-1].float().transpose(1, 2), batch[:, 1:], reduction="none")
+        logits = self.logits(ids, self.payload(source, ids, gates, repeat=repeat), repeat=repeat, grad=grad)
+        target = torch.as_tensor(np.asarray(ids, dtype=np.int64), device=self.device).repeat(repeat, 1)[:, 1:]
+        with torch.inference_mode(False), torch.set_grad_enabled(grad):
+            token_nll = torch.nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), target,
+                                                          reduction="none")
             return token_nll.sum(dim=-1) if per_window else token_nll.sum()
 
 
@@ -170,7 +230,7 @@ def loss_impact(
     from attnc.runtime.heads import head_name
 
     started = time.perf_counter()
-    gated = _GatedModel(loaded, replacement)
+    gated = GatedModel(loaded, replacement)
     grad_sum = torch.zeros(len(gated.heads), dtype=torch.float64)
     tokens = 0
     batches = range(0, len(ids), batch_size)
@@ -184,7 +244,7 @@ def loss_impact(
         for start in batches:
             chunk = ids[start:start + batch_size]
             gates = torch.zeros(len(gated.heads), dtype=torch.float32, device=gated.device, requires_grad=True)
-            gated.nll(source, chunk, gates).backward()
+            gated.nll(source, chunk, gates, grad=True).backward()
             grad_sum += gates.grad.double().cpu()
             tokens += chunk.shape[0] * (chunk.shape[1] - 1)
     mean = (grad_sum / max(tokens, 1)).numpy()
@@ -216,7 +276,7 @@ def measured_impact(
     from attnc.runtime.heads import head_name
 
     started = time.perf_counter()
-    gated = _GatedModel(loaded, replacement)
+    gated = GatedModel(loaded, replacement)
     n_gates, n_windows = len(gated.heads), len(ids)
     tokens = n_windows * (ids.shape[1] - 1)
     per_pass = max(1, max_batch // max(n_windows, 1))

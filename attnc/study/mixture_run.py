@@ -164,25 +164,8 @@ def fit_store_mixtures(
 
     # Stage 2: exact IoU of each mixture and of each head's best single candidate, one pass.
     best = {head: names[0] for head, names in candidates.items()}
-    used = list(dict.fromkeys([n for w in weights.values() for n in w] + list(best.values())))
-    heldout_of = dict(zip(windows.tolist(), heldout.tolist()))
-    n_heads = len(table.heads)
-    mix_sum = np.zeros((2, n_heads))
-    single_sum = np.zeros((2, n_heads))
-    counts = np.zeros(2, dtype=np.int64)
-    for window_index, ids, attn in store.iter_windows():
-        is_held = np.array([heldout_of[int(w)] for w in window_index], dtype=bool)
-        matrices = _evaluate(programs, used, ids, vocab)
-        for split, mask in ((0, ~is_held), (1, is_held)):
-            if not mask.any():
-                continue
-            counts[split] += int(mask.sum())
-            for h, head in enumerate(table.heads):
-                a = attn[mask, h]
-                mixture = sum(w * matrices[name][mask] for name, w in weights[head].items())
-                mix_sum[split, h] += iou_reference_batch(a, mixture).sum()
-                single_sum[split, h] += iou_reference_batch(a, matrices[best[head]][mask]).sum()
-    mix_mean, single_mean = mix_sum / counts[:, None], single_sum / counts[:, None]
+    (mix_mean, single_mean), counts = mixture_ious(store, [weights, {h: {n: 1.0} for h, n in best.items()}],
+                                                   programs, vocab, heldout)
 
     mixtures: dict[str, MixtureFit] = {}
     for h, head in enumerate(table.heads):
@@ -193,3 +176,45 @@ def fit_store_mixtures(
             mixtures[head] = MixtureFit(head, (best[head],), (1.0,), float(single_mean[0, h]), float(single_mean[1, h]))
     return MixtureRun(mixtures, int(counts[0]), int(counts[1]), [int(w) for w in sample], split_source,
                       time.perf_counter() - start_time)
+
+
+def mixture_ious(
+    store: AttentionStore,
+    weight_sets: Sequence[Mapping[str, Mapping[str, float]]],
+    programs: Mapping[str, CompiledProgram],
+    vocab: Vocab,
+    heldout: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact mean IoU of mixtures on the store's fit and held-out windows, in one pass.
+
+    Args:
+        weight_sets: S maps head name -> {program: weight}; each head of the store
+            named in a set is scored with that mixture.
+        heldout: bool per stored window (storage order), True for held-out.
+
+    Returns:
+        (ious float [S, 2, H]: fit / held-out mean per set and store head (NaN where
+        a set does not name the head), window counts [2]).
+    """
+    heads = store.head_names
+    used = list(dict.fromkeys(n for weights in weight_sets for mix in weights.values() for n in mix))
+    heldout_of = dict(zip(store.window_indices.tolist(), np.asarray(heldout).tolist()))
+    sums = np.zeros((len(weight_sets), 2, len(heads)))
+    counts = np.zeros(2, dtype=np.int64)
+    for window_index, ids, attn in store.iter_windows():
+        is_held = np.array([heldout_of[int(w)] for w in window_index], dtype=bool)
+        matrices = _evaluate(programs, used, ids, vocab)
+        for split, mask in ((0, ~is_held), (1, is_held)):
+            if not mask.any():
+                continue
+            counts[split] += int(mask.sum())
+            for h, head in enumerate(heads):
+                a = attn[mask, h]
+                for s, weights in enumerate(weight_sets):
+                    if head in weights:
+                        mixture = sum(w * matrices[name][mask] for name, w in weights[head].items())
+                        sums[s, split, h] += iou_reference_batch(a, mixture).sum()
+    means = sums / np.maximum(counts, 1)[None, :, None]
+    for s, weights in enumerate(weight_sets):
+        means[s][:, [h for h, head in enumerate(heads) if head not in weights]] = np.nan
+    return means, counts

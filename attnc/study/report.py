@@ -40,6 +40,15 @@ class StudyContext:
     compile_record: dict
     score_record: dict
     stage_keys: dict
+    baselines: dict | None = None
+    faithful: dict | None = None
+    tuning: dict | None = None
+
+
+#: Fractions at which the programs must beat every baseline (issue 12).
+VERDICT_FRACTIONS = (0.1, 0.25)
+#: The sweeps results.json's ``baselines`` holds, in this order.
+SWEEP_METHODS = ("programs", "content_free", "mean_ablation")
 
 
 def mixture_iou(fit: dict) -> float:
@@ -90,7 +99,41 @@ def build_results(ctx: StudyContext) -> dict:
         "qa": ctx.qa,
         "failures": {"compile": ctx.compile_record.get("failed", {}), "score": ctx.score_record.get("failed", {})},
         "stage_keys": ctx.stage_keys,
+        **_faithfulness(ctx),
     }
+
+
+def _faithfulness(ctx: StudyContext) -> dict:
+    """results.json's ``baselines`` (per method: its sweep), their orders, the verdict, and the
+    faithful fit's and tuning's summaries."""
+    methods = ctx.baselines or {"programs": {"order": ctx.order, "points": ctx.points}}
+    baselines = {name: [{"fraction": p["fraction"], "n_heads_replaced": p["n_heads_replaced"], "ppl": p["ppl"],
+                         "ppl_increase_pct": p["ppl_increase_pct"]} for p in sorted(m["points"], key=lambda p: p["fraction"])]
+                 for name, m in methods.items()}
+    verdict = []
+    by_fraction = {name: {round(p["fraction"], 4): p for p in points} for name, points in baselines.items()}
+    for fraction in VERDICT_FRACTIONS:
+        ours = by_fraction["programs"].get(fraction)
+        if ours is None:
+            continue
+        for name in baselines:
+            theirs = by_fraction[name].get(fraction)
+            if name == "programs" or theirs is None:
+                continue
+            ratio = ours["ppl_increase_pct"] / theirs["ppl_increase_pct"] if theirs["ppl_increase_pct"] > 0 else None
+            verdict.append({"fraction": fraction, "baseline": name, "programs_increase_pct": ours["ppl_increase_pct"],
+                            "baseline_increase_pct": theirs["ppl_increase_pct"], "ratio_of_increases": ratio,
+                            "programs_better": ours["ppl"] < theirs["ppl"]})
+    tuning = None
+    if ctx.tuning:
+        tuning = {k: ctx.tuning[k] for k in ("kl_start", "kl_end", "n_windows", "tokens", "stopped", "untunable")}
+        tuning["n_heads"] = len(ctx.tuning["tuned"])
+        tuning["steps"] = len(ctx.tuning["history"])
+    return {"baselines": baselines,
+            "baseline_orders": {name: m["order"]["criterion"] for name, m in methods.items()},
+            "baseline_verdict": verdict,
+            "programs_beat_baselines": all(v["programs_better"] for v in verdict) if verdict else None,
+            "faithful": (ctx.faithful or {}).get("summary"), "tuning": tuning}
 
 
 def write_report(ctx: StudyContext, results: dict, out: Path) -> None:
@@ -166,11 +209,15 @@ def plot_iou_heatmap(ctx: StudyContext, path: Path) -> Path:
 def plot_sweep(results: dict, path: Path) -> Path:
     """Held-out perplexity vs the share of heads replaced, with the baseline."""
     plt = _pyplot()
-    points = sorted(results["sweep"], key=lambda p: p["fraction"])
     fig, ax = plt.subplots(figsize=(5.5, 4.0), constrained_layout=True)
-    ax.plot([p["fraction"] for p in points], [p["ppl"] for p in points], marker="o")
+    labels = {"programs": "programs", "content_free": "content-free baseline", "mean_ablation": "mean ablation"}
+    sweeps = results.get("baselines") or {"programs": results["sweep"]}
+    for (name, points), marker in zip(sweeps.items(), "os^"):
+        points = sorted(points, key=lambda p: p["fraction"])
+        ax.plot([p["fraction"] for p in points], [p["ppl"] for p in points], marker=marker,
+                label=labels.get(name, name))
     ax.axhline(results["ppl_baseline"], color="grey", linestyle="--", label=f"stock {results['ppl_baseline']:.2f}")
-    ax.set_xlabel("fraction of heads replaced by programs")
+    ax.set_xlabel("fraction of heads replaced (each method in its own measured order)")
     ax.set_ylabel(f"held-out perplexity ({results['tokens_evaluated']} tokens)")
     ax.set_yscale("log")
     ax.set_title(f"{results['model']}, window {results['window']}, order: {results['order']}", fontsize=10)
@@ -199,7 +246,8 @@ def plot_head_examples(ctx: StudyContext, out: Path) -> list[Path]:
     paths = []
     for head in picks:
         fit = ctx.fits["heads"][head]
-        mixture = fit.get("mixture") if ctx.config.use == "mixture" else None
+        mixture = (fit.get("tuned") or fit.get("faithful") or fit.get("mixture")) if ctx.config.use == "faithful" \
+            else fit.get("mixture") if ctx.config.use == "mixture" else None
         names, weights = (mixture["programs"], mixture["weights"]) if mixture else ([fit["program"]], [1.0])
         got = ctx.library.matrices(names, ids[None])
         program = sum(w * np.asarray(got[n][0], dtype=np.float64) for n, w in zip(names, weights))
@@ -241,6 +289,7 @@ def render_markdown(results: dict) -> str:
     for p in sorted(results["sweep"], key=lambda p: p["fraction"]):
         lines.append(f"| {p['fraction']:.2f} | {p['n_heads_replaced']} | {p['ppl']:.3f} | "
                      f"{p['ppl_increase_pct']:+.1f}% | {p['tokens_evaluated']} |")
+    lines += _baselines_markdown(results)
     if results["qa"]:
         lines += ["", "## QA accuracy (log-likelihood of each answer)", "",
                   "| task | items | baseline | 25% replaced | acc_norm baseline | acc_norm 25% |", "|---|---|---|---|---|---|"]
@@ -262,6 +311,46 @@ def render_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _baselines_markdown(results: dict) -> list[str]:
+    """The programs' sweep beside the baselines', the verdict, and the faithful fit's figures."""
+    sweeps = results.get("baselines") or {}
+    lines = []
+    if len(sweeps) > 1:
+        names = list(sweeps)
+        lines += ["", "## Programs against baselines (held-out perplexity increase; each method in its own "
+                  "measured order)", "", "| fraction | " + " | ".join(n.replace("_", " ") for n in names) + " |",
+                  "|---" * (len(names) + 1) + "|"]
+        fractions = sorted({p["fraction"] for points in sweeps.values() for p in points})
+        by = {n: {p["fraction"]: p for p in points} for n, points in sweeps.items()}
+        for f in fractions:
+            cells = [f"{by[n][f]['ppl']:.3f} ({by[n][f]['ppl_increase_pct']:+.1f}%)" if f in by[n] else "-" for n in names]
+            lines.append(f"| {f:.2f} | " + " | ".join(cells) + " |")
+        verdict = results.get("baseline_verdict") or []
+        if verdict:
+            lines.append("")
+            for v in verdict:
+                ratio = f"{v['ratio_of_increases']:.2f}" if v["ratio_of_increases"] is not None else "n/a"
+                lines.append(f"- {v['fraction']:.0%} replaced: programs {v['programs_increase_pct']:+.1f}% vs "
+                             f"{v['baseline'].replace('_', ' ')} {v['baseline_increase_pct']:+.1f}% "
+                             f"(ratio of increases {ratio}): programs {'better' if v['programs_better'] else 'NOT better'}")
+            if results.get("programs_beat_baselines") is False:
+                lines += ["", "**The programs do not beat every baseline at 10% and 25% replaced.**"]
+    faithful, tuning = results.get("faithful"), results.get("tuning")
+    if faithful:
+        lines += ["", "## Faithful fit (output error: ||(P - A) V_h||^2 / ||A V_h||^2 on fit windows)", "",
+                  "| mixture chosen by | mean output error |", "|---|---|",
+                  f"| best program (IoU) | {faithful['mean_output_error_best_program']:.3f} |",
+                  f"| mixture (IoU) | {faithful['mean_output_error_iou_mixture']:.3f} |",
+                  f"| mixture (output error), held-out IoU {faithful['mean_iou_heldout']:.3f} | "
+                  f"{faithful['mean_output_error']:.3f} |"]
+    if tuning:
+        lines += ["", f"Tuning: the first {tuning['n_heads']} heads of the order tuned jointly on "
+                  f"{tuning['n_windows']} fit windows ({tuning['steps']} steps): KL(stock || replaced) "
+                  f"{tuning['kl_start']:.4f} -> {tuning['kl_end']:.4f} nats per token"
+                  + (f"; stopped: {tuning['stopped']}" if tuning["stopped"] else "") + "."]
+    return lines
+
+
 def headline_table(results: dict) -> str:
     """The few lines `attnc demo` prints."""
     sweep = {round(p["fraction"], 4): p for p in results["sweep"]}
@@ -276,6 +365,10 @@ def headline_table(results: dict) -> str:
     ]
     if quarter is not None:
         rows.append(("perplexity, 25% heads replaced", f"{quarter['ppl']:.3f} ({quarter['ppl_increase_pct']:+.1f}%)"))
+    for name, points in (results.get("baselines") or {}).items():
+        at = {round(p["fraction"], 4): p for p in points}.get(0.25)
+        if name != "programs" and at is not None:
+            rows.append((f"  baseline {name.replace('_', ' ')}, 25%", f"{at['ppl']:.3f} ({at['ppl_increase_pct']:+.1f}%)"))
     for task, row in results["qa"].items():
         rows.append((f"{task} accuracy (stock -> 25%)", f"{row['acc_baseline']:.3f} -> {row['acc_replaced_25']:.3f} (n={row['n']})"))
     rows.append(("wall time", f"{results['wall_seconds']:.0f} s"))

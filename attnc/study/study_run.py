@@ -8,10 +8,20 @@ what it depends on; see `attnc.study.stage_cache`):
 3. score    program x head IoU on fit / held-out       key: compile, extract
 4. fit      best program and mixture per head; the     key: score, fit settings
             selected library
+4b. faithful per head, the mixture of candidates whose   key: fit, extract, settings
+            output (P V_h) is closest to the head's
+            (`--use faithful`, the default)
 5. order    the order heads are replaced in (measured  key: fit, order settings
             loss impact on fit windows, or held-out IoU)
+5b. tune    the first --tune-fraction of that order:  key: order, tune settings
+            their mixture weights fitted jointly to
+            the stock model's next-token distribution
 6. sweep    held-out perplexity per fraction replaced  key: model, windows, heads
 7. qa       QA accuracy at 0 and 25% replaced          key: model, task file, heads
+
+Baselines (`--baselines`, `attnc.study.baselines`): content-free programs and
+mean ablation, each with its own measured order (stage 5) and sweep (stage 6)
+on the same windows and fractions, so the programs are judged against them.
 
 Bad input (empty corpus, a window longer than the model's context, no valid
 program, no held-out window) is reported before any long stage starts.
@@ -28,6 +38,8 @@ from typing import Callable
 
 import numpy as np
 
+from attnc.runtime.replacement import USES
+from attnc.study.baselines import BASELINES
 from attnc.study.stage_cache import StageCache, StageEntry
 from attnc.study.sweep import DEFAULT_FRACTIONS
 
@@ -53,11 +65,17 @@ class StudyConfig:
         out: the report directory; cache: stage outputs (default ``out/cache``).
         order: "measured" (each head's loss change when replaced alone, on a few
             fit windows), "loss" (its first-order estimate) or "iou" (held-out IoU).
-        use: "mixture" (a head's fitted mixture when it has one) or "best".
+        use: "faithful" (the mixture fitted to the head's output, then tuned on the
+            model's loss), "mixture" (the mixture fitted on IoU) or "best".
         mixtures: most programs per mixture (< 2: no mixtures).
         impact_windows: fit windows the loss impact is measured on (default per order).
         ppl_windows: at most this many held-out windows per sweep point (all when None).
         qa: task -> jsonl file; qa_limit: items per task.
+        faithful_windows: fit windows the output fit runs on; faithful_candidates: top
+            programs per head (by fit IoU) it mixes, beside the content-free ones.
+        tune_fraction: share of heads (the first of the order) tuned jointly on the
+            model's loss; tune_steps, tune_windows, tune_lr: the tuning run (0 steps: none).
+        baselines: baseline methods swept beside the programs (see attnc.study.baselines).
     """
 
     corpus: Path
@@ -79,7 +97,14 @@ class StudyConfig:
     tolerance: float = 0.01
     fractions: tuple[float, ...] = DEFAULT_FRACTIONS
     order: str = "measured"
-    use: str = "mixture"
+    use: str = "faithful"
+    faithful_windows: int = 32
+    faithful_candidates: int = 6
+    tune_fraction: float = 0.25
+    tune_steps: int = 30
+    tune_windows: int = 8
+    tune_lr: float = 0.1
+    baselines: tuple[str, ...] = BASELINES
     impact_windows: int | None = None
     ppl_windows: int | None = None
     qa: dict[str, Path] = field(default_factory=dict)
@@ -126,8 +151,15 @@ class _Stages:
 def _check_config(config: StudyConfig) -> None:
     if config.order not in ORDER_CRITERIA:
         raise StudyError(f"order {config.order!r}: choose one of {', '.join(ORDER_CRITERIA)}")
-    if config.use not in ("mixture", "best"):
-        raise StudyError(f"use {config.use!r}: choose mixture or best")
+    if config.use not in USES:
+        raise StudyError(f"use {config.use!r}: choose one of {', '.join(USES)}")
+    unknown = [b for b in config.baselines if b not in BASELINES]
+    if unknown:
+        raise StudyError(f"baseline(s) {', '.join(unknown)}: choose from {', '.join(BASELINES)}")
+    if not 0.0 <= config.tune_fraction <= 1.0:
+        raise StudyError(f"tune fraction {config.tune_fraction} is outside [0, 1]")
+    if config.tune_steps < 0 or config.tune_windows < 0 or config.faithful_windows < 1:
+        raise StudyError("tune steps and windows must be >= 0 and faithful windows >= 1")
     for task, path in config.qa.items():
         if task not in QA_TASKS:
             raise StudyError(f"--qa {task}=...: unknown task; choose {' or '.join(QA_TASKS)}")
@@ -187,6 +219,7 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
     from attnc.runtime.library import load_library
     from attnc.runtime.models import file_sha256, load_model
     from attnc.study import report
+    from attnc.study.baselines import CONTENT_FREE_DIR, CONTENT_FREE_PROGRAMS
 
     say = say or (lambda text: print(text, file=sys.stderr))
     started = time.perf_counter()
@@ -212,17 +245,18 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
     say(f"model {loaded.name}: {loaded.n_layers} layers x {loaded.n_heads} heads; {len(windows)} windows of "
         f"{config.window} tokens ({len(windows.fit_indices)} fit, {len(windows.heldout_indices)} held-out)")
 
-    # -- 1. compile ---------------------------------------------------------------------
+    # -- 1. compile (the user's programs and the content-free baselines) ------------------
+    program_paths = [*config.programs, CONTENT_FREE_DIR]
     def compile_stage(entry: StageEntry) -> dict:
-        built = build_library(config.programs, entry.directory / "lib", backend=config.backend)
+        built = build_library(program_paths, entry.directory / "lib", backend=config.backend)
         return {"n_programs": len(built.records) - len(built.failed),
                 "failed": {r.name: "; ".join(r.messages)[:500] for r in built.failed}}
 
-    compiled = stages.run("compile", "compile", {"programs": _program_inputs(config.programs),
+    compiled = stages.run("compile", "compile", {"programs": _program_inputs(program_paths),
                                                  "backend": config.backend, "compiler": _compiler_fingerprint()},
                           compile_stage)
     library = load_library(compiled.directory / "lib", vocab=loaded.vocab)
-    if not library.names:
+    if not [name for name in library.names if name not in CONTENT_FREE_PROGRAMS]:
         raise StudyError(f"no valid program in {', '.join(map(str, config.programs))} "
                          f"({len(compiled.record['failed'])} failed); see `attnc check`")
 
@@ -288,55 +322,149 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
                                        "tolerance": config.tolerance}, fit_stage)
     fits_json = json.loads((fitted.directory / "fits.json").read_text())
     from attnc.runtime.replacement import ReplacementMap
+    from attnc.study.attribution import replacement_prefix
+    from attnc.study.sweep import heads_for_fraction
 
+    n_heads = loaded.n_layers * loaded.n_heads
+
+    # -- 4b. faithful: mixtures fitted to what each head writes ---------------------------
+    faithful = None
+    if config.use == "faithful":
+        def faithful_stage(entry: StageEntry) -> dict:
+            from attnc.study.faithful_fit import faithful_fits
+
+            rows = _fit_sample(windows, config.faithful_windows, config.seed)
+            document, summary = faithful_fits(loaded, store, library, table, fits_json, rows,
+                                              n_candidates=config.faithful_candidates,
+                                              batch_size=config.batch_size, progress=config.progress)
+            (entry.directory / "fits.json").write_text(json.dumps(document, indent=2))
+            return {"summary": summary, "windows": [int(r) for r in rows]}
+
+        faithful = stages.run("faithful", "faithful", {"fit": fitted.key, "extract": extracted.key,
+                                                       "windows": config.faithful_windows,
+                                                       "candidates": config.faithful_candidates,
+                                                       "seed": config.seed, "v": 1}, faithful_stage)
+        fits_json = json.loads((faithful.directory / "fits.json").read_text())
     full_map = ReplacementMap.from_fits(fits_json, use=config.use)
 
-    # -- 5. order -----------------------------------------------------------------------
-    def order_stage(entry: StageEntry) -> dict:
-        from attnc.study.attribution import loss_impact, measured_impact, order_by_iou
+    # -- 5. order, for the programs and for each baseline ----------------------------------
+    def order_heads(method: str, target, key: dict) -> StageEntry:
+        def order_stage(entry: StageEntry) -> dict:
+            from attnc.study.attribution import loss_impact, measured_impact, order_by_iou
 
-        iou = {head: _used_iou(fit, config.use) for head, fit in fits_json["heads"].items()}
-        if config.order == "iou":
-            return {"order": order_by_iou(iou), "criterion": ORDER_CRITERIA["iou"], "values": iou}
-        rng = np.random.default_rng(config.seed)
-        fit_rows = windows.fit_indices
-        count = config.impact_windows or DEFAULT_IMPACT_WINDOWS[config.order]
-        rows = np.sort(rng.choice(fit_rows, size=min(count, len(fit_rows)), replace=False))
-        measure = measured_impact if config.order == "measured" else loss_impact
-        impact = measure(loaded, library, full_map, windows.ids[rows], progress=config.progress)
-        return {"order": impact.order(), "criterion": ORDER_CRITERIA[config.order], "values": impact.impact,
-                "impact_windows": [int(r) for r in rows], "impact_tokens": impact.tokens}
+            criterion = "measured" if (method == "mean_ablation" and config.order == "iou") else config.order
+            if criterion == "iou":
+                iou = ({head: _used_iou(fit, config.use) for head, fit in fits_json["heads"].items()}
+                       if method == "programs" else _content_free_iou(table, target))
+                return {"order": order_by_iou(iou), "criterion": ORDER_CRITERIA["iou"], "values": iou}
+            count = config.impact_windows or DEFAULT_IMPACT_WINDOWS[criterion]
+            rows = _fit_sample(windows, count, config.seed)
+            measure = measured_impact if criterion == "measured" else loss_impact
+            impact = measure(loaded, library, target, windows.ids[rows], progress=config.progress)
+            return {"order": impact.order(), "criterion": ORDER_CRITERIA[criterion], "values": impact.impact,
+                    "impact_windows": [int(r) for r in rows], "impact_tokens": impact.tokens}
 
-    ordered = stages.run("order", "order", {"fit": fitted.key, "order": config.order, "use": config.use,
-                                            "impact_windows": config.impact_windows or
-                                            DEFAULT_IMPACT_WINDOWS[config.order], "seed": config.seed},
-                         order_stage)
+        return stages.run("order", f"order {method}", {**key, "order": config.order, "impact_windows":
+                                                       config.impact_windows or DEFAULT_IMPACT_WINDOWS[config.order],
+                                                       "seed": config.seed}, order_stage)
+
+    ordered = order_heads("programs", full_map, {"fit": (faithful or fitted).key, "use": config.use})
     order = ordered.record["order"]
 
-    # -- 6. sweep -----------------------------------------------------------------------
-    from attnc.study.attribution import replacement_prefix
-    from attnc.study.sweep import heads_for_fraction, replaced_perplexity, replaced_qa
+    # -- 5b. tune: the heads replaced together, fitted jointly to the model's output -------
+    tuned = None
+    n_tuned = heads_for_fraction(config.tune_fraction, n_heads)
+    if config.use == "faithful" and config.tune_steps > 0 and config.tune_windows > 0 and n_tuned > 0:
+        def tune_stage(entry: StageEntry) -> dict:
+            from attnc.study.faithful_fit import tune_candidates
+            from attnc.study.tuning import tune_mixtures
+
+            rows = _fit_sample(windows, config.tune_windows, config.seed + 1)
+            start = replacement_prefix(order, full_map, n_tuned)
+            result = tune_mixtures(loaded, library, start, windows.ids[rows],
+                                   candidates=tune_candidates(fits_json, start), steps=config.tune_steps,
+                                   lr=config.tune_lr, progress=config.progress)
+            return {**result.to_json(), "windows": [int(r) for r in rows]}
+
+        tuned = stages.run("tune", "tune", {"order": ordered.key, "fraction": config.tune_fraction,
+                                            "steps": config.tune_steps, "windows": config.tune_windows,
+                                            "lr": config.tune_lr, "seed": config.seed, "v": 1}, tune_stage)
+        full_map = ReplacementMap({**full_map.heads, **ReplacementMap(
+            {head: [tuple(p) for p in mixture] for head, mixture in tuned.record["tuned"].items()}).heads})
+        for head, mixture in tuned.record["tuned"].items():
+            fits_json["heads"][head]["tuned"] = {"programs": [p for p, _ in mixture], "weights": [w for _, w in mixture]}
+
+    # -- 6. sweep: the same held-out windows and fractions for every method ------------------
+    from attnc.study.sweep import replaced_perplexity, replaced_qa
 
     ppl_rows = windows.heldout_indices[:config.ppl_windows] if config.ppl_windows else windows.heldout_indices
     ppl_ids = windows.ids[ppl_rows]
-    n_heads = loaded.n_layers * loaded.n_heads
-    points = []
-    for fraction in sorted(set(config.fractions) | {0.0}):
-        replacement = replacement_prefix(order, full_map, heads_for_fraction(fraction, n_heads))
+    fractions = sorted(set(config.fractions) | {0.0})
 
-        def sweep_stage(entry: StageEntry, replacement=replacement, fraction=fraction) -> dict:
-            say(f"  perplexity with {len(replacement)} of {n_heads} heads replaced ({fraction:.0%})")
-            point = replaced_perplexity(loaded, library, replacement, ppl_ids, fraction=fraction,
-                                        batch_size=config.batch_size, on_program_error=config.on_program_error,
-                                        progress=config.progress)
-            return point.to_json()
+    def sweep(method: str, order: list[str], target) -> list[dict]:
+        points = []
+        for fraction in fractions:
+            count = heads_for_fraction(fraction, n_heads)
+            if method == "mean_ablation" and count > 0:
+                from attnc.study.baselines import ablated_perplexity, ablation_prefix
 
-        entry = stages.run("sweep", "sweep", {"model": model_id, "ids": ids_sha256(ppl_ids),
-                                              **_replacement_inputs(replacement, compiled.key, config)}, sweep_stage)
-        points.append({k: v for k, v in entry.record.items() if k != "seconds"} | {"fraction": fraction})
-    baseline = next(p["ppl"] for p in points if p["n_heads_replaced"] == 0)
-    for point in points:
-        point["ppl_increase_pct"] = 100.0 * (point["ppl"] / baseline - 1.0)
+                ablation = ablation_prefix(order, target, count)
+
+                def sweep_stage(entry: StageEntry, ablation=ablation, fraction=fraction) -> dict:
+                    say(f"  perplexity with {len(ablation)} of {n_heads} heads mean-ablated ({fraction:.0%})")
+                    return ablated_perplexity(loaded, ablation, ppl_ids, fraction=fraction,
+                                              batch_size=config.batch_size, progress=config.progress)
+
+                inputs = {"model": model_id, "ids": ids_sha256(ppl_ids), "mean_ablation": means_entry.key,
+                          "heads": order[:count]}
+            else:
+                replacement = replacement_prefix(order, target if count else full_map, count)
+
+                def sweep_stage(entry: StageEntry, replacement=replacement, fraction=fraction) -> dict:
+                    say(f"  perplexity with {len(replacement)} of {n_heads} heads replaced ({fraction:.0%})")
+                    point = replaced_perplexity(loaded, library, replacement, ppl_ids, fraction=fraction,
+                                                batch_size=config.batch_size,
+                                                on_program_error=config.on_program_error, progress=config.progress)
+                    return point.to_json()
+
+                inputs = {"model": model_id, "ids": ids_sha256(ppl_ids),
+                          **_replacement_inputs(replacement, compiled.key, config)}
+            entry = stages.run("sweep", f"sweep {method}", inputs, sweep_stage)
+            points.append({k: v for k, v in entry.record.items() if k != "seconds"} | {"fraction": fraction})
+        stock = next(p["ppl"] for p in points if p["n_heads_replaced"] == 0)
+        for point in points:
+            point["ppl_increase_pct"] = 100.0 * (point["ppl"] / stock - 1.0)
+        return points
+
+    points = sweep("programs", order, full_map)
+    baselines = {"programs": {"order": ordered.record, "points": points}}
+    means_entry = None
+    for method in config.baselines:
+        if method == "content_free":
+            from attnc.study.baselines import content_free_map
+
+            target = content_free_map(table)
+            method_order = order_heads(method, target, {"content_free": target.to_json(), "compile": compiled.key})
+        else:
+            def means_stage(entry: StageEntry) -> dict:
+                from attnc.study.head_outputs import head_means
+
+                rows = _fit_sample(windows, config.faithful_windows, config.seed)
+                ablation = head_means(loaded, windows.ids[rows], batch_size=config.batch_size)
+                np.savez(entry.directory / "means.npz", **{f"{l}.{h}": v for (l, h), v in ablation.means.items()})
+                return {"windows": [int(r) for r in rows]}
+
+            means_entry = stages.run("means", "head means", {"model": model_id, "ids": windows.ids_sha256,
+                                                             "windows": config.faithful_windows,
+                                                             "seed": config.seed}, means_stage)
+            from attnc.runtime.heads import parse_head
+            from attnc.study.attribution import MeanAblation
+
+            with np.load(means_entry.directory / "means.npz") as saved:
+                target = MeanAblation({parse_head(k): saved[k] for k in saved.files})
+            method_order = order_heads(method, target, {"mean_ablation": means_entry.key})
+        baselines[method] = {"order": method_order.record,
+                             "points": sweep(method, method_order.record["order"], target)}
 
     # -- 7. QA ----------------------------------------------------------------------------
     qa: dict[str, dict] = {}
@@ -365,9 +493,12 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
     context = report.StudyContext(
         config=config, loaded=loaded, windows=windows, library=library, store=store, table=table,
         fits=fits_json, selection=fitted.record, order=ordered.record, points=points, qa=qa,
+        baselines=baselines, faithful=faithful.record if faithful else None,
+        tuning=tuned.record if tuned else None,
         compile_record=compiled.record, score_record=scored.record, stage_keys={
             "compile": compiled.key, "extract": extracted.key, "score": scored.key, "fit": fitted.key,
-            "order": ordered.key},
+            "faithful": faithful.key if faithful else None, "order": ordered.key,
+            "tune": tuned.key if tuned else None},
     )
     results = report.build_results(context)
     stages.seconds["report"] = time.perf_counter() - report_started
@@ -386,10 +517,28 @@ def _replacement_inputs(replacement, compile_key: str, config: StudyConfig) -> d
 
 
 def _used_iou(fit: dict, use: str) -> float:
-    """Held-out IoU of what replaces a head: its mixture (when used) or its best program."""
+    """Held-out IoU of what replaces a head: its faithful mixture or mixture (when used) or its best program."""
     from attnc.study.report import mixture_iou
 
-    return mixture_iou(fit) if use == "mixture" else float(fit["iou_heldout"])
+    if use == "faithful" and fit.get("faithful"):
+        return float(fit["faithful"]["iou_heldout"])
+    return mixture_iou(fit) if use in ("mixture", "faithful") else float(fit["iou_heldout"])
+
+
+def _content_free_iou(table, replacement) -> dict[str, float]:
+    """Held-out IoU of each head's content-free program."""
+    from attnc.runtime.heads import head_name
+
+    return {head_name(*key): float(table.iou_heldout[table.programs.index(mixture[0][0]),
+                                                     table.heads.index(head_name(*key))])
+            for key, mixture in replacement.heads.items()}
+
+
+def _fit_sample(windows, count: int, seed: int) -> np.ndarray:
+    """A seeded sample of `count` fit windows (row indices), sorted."""
+    rng = np.random.default_rng(seed)
+    fit_rows = windows.fit_indices
+    return np.sort(rng.choice(fit_rows, size=min(count, len(fit_rows)), replace=False))
 
 
 def _progress(batches, total: int, label: str):
