@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "attnc.cli.score_cmd",
     "attnc.cli.fit_cmd",
     "attnc.cli.eval_cmd",
+    "attnc.cli.tune_cmd",
     "attnc.cli.synth_cmd",
     "attnc.cli.bench_cmd",
     "attnc.cli.study_cmd",

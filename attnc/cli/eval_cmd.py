@@ -38,7 +38,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fits", help="fits.json: heads to replace by programs (needs --lib)")
     parser.add_argument("--lib", help="compiled program library directory")
     parser.add_argument("--heads", help="replace only these heads, e.g. 0.1,3.7 (default: all in --fits)")
-    parser.add_argument("--use", choices=("best", "mixture"), default="best", help="program or fitted mixture")
+    parser.add_argument("--use", choices=("best", "mixture", "faithful"), default="best",
+                        help="best program, IoU-fitted mixture, or faithful (tuned) mixture")
     parser.add_argument("--on-program-error", choices=("fail", "neural"), default="fail",
                         help="a failing program stops the run (fail) or its head uses stock attention (neural)")
     parser.add_argument("--attn", choices=("sdpa", "eager"), default="sdpa",

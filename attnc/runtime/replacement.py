@@ -98,8 +98,9 @@ class ReplacementMap:
                 in the file. A requested head missing from the file is an error.
             use: "best" (the single best program), "mixture" (the mixture fitted on
                 IoU) or "faithful" (the mixture fitted to the head's output or the
-                model's loss: the ``faithful`` entry); a head without the one asked
-                for falls back to its mixture, then to its best program.
+                model's loss: the ``tuned`` entry, else the ``faithful`` one); a head
+                without the one asked for falls back to its mixture, then to its best
+                program.
 
         Raises:
             ReplacementError: wrong format, unknown `use`, missing head or program.
@@ -125,7 +126,7 @@ class ReplacementMap:
             name, entry = by_key[key]
             mixture = None
             if use == "faithful":
-                mixture = entry.get("faithful") or entry.get("mixture")
+                mixture = entry.get("tuned") or entry.get("faithful") or entry.get("mixture")
             elif use == "mixture":
                 mixture = entry.get("mixture")
             if mixture:

@@ -1,0 +1,105 @@
+"""`attnc tune`: tune existing fits' mixture weights on the model's loss, and report them on held-out windows.
+
+The heads named are tuned jointly (`attnc.study.tuning.tune_mixtures`) on fit
+windows, starting from their faithful mixture (else their IoU mixture, else
+their best program) and free to re-weigh the candidates their faithful fit
+chose from plus the library's content-free programs. The result is the same
+programs with new weights: a fits.json whose tuned heads gain a ``tuned``
+entry (`ReplacementMap.from_fits(use="faithful")` prefers it), re-scored on
+held-out windows (perplexity with all tuned heads replaced, before and after;
+each head's IoU against its recorded attention, before and after).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from attnc.runtime.heads import head_name, parse_head
+from attnc.runtime.replacement import ReplacementMap
+from attnc.study.attribution import GatedModel
+from attnc.study.baselines import CONTENT_FREE_PROGRAMS
+from attnc.study.faithful_fit import tune_candidates
+from attnc.study.tuning import TuneError, tune_mixtures
+
+
+def parse_head_list(text: str) -> list[str]:
+    """"3.1,4.0" -> ["3.1", "4.0"]; a head named twice is an error."""
+    heads = [h.strip() for h in text.split(",") if h.strip()]
+    seen: set[str] = set()
+    for head in heads:
+        name = head_name(*parse_head(head))
+        if name in seen:
+            raise TuneError(f"head {name} is named twice in --heads")
+        seen.add(name)
+    if not heads:
+        raise TuneError("--heads names no head")
+    return [head_name(*parse_head(h)) for h in heads]
+
+
+def _heldout_nll(loaded, source, replacement: ReplacementMap, ids: np.ndarray, batch_size: int) -> float:
+    """Mean next-token NLL on `ids` with every head of `replacement` replaced (none: the stock model)."""
+    total = 0.0
+    with GatedModel(loaded, replacement) as gated:
+        for start in range(0, len(ids), batch_size):
+            chunk = ids[start:start + batch_size]
+            total += float(gated.nll(source, chunk, torch.ones(len(replacement), device=gated.device)))
+    return total / (ids.shape[0] * (ids.shape[1] - 1))
+
+
+def _heldout_iou(loaded, source, maps: Sequence[ReplacementMap], ids: np.ndarray, batch_size: int) -> list[dict]:
+    """Per map, head -> mean IoU of its mixture against the model's attention on `ids`."""
+    from attnc.runtime.extract import iter_attention
+    from attnc.study.iou import iou_reference_batch
+
+    heads = list(maps[0].heads)
+    names = list(dict.fromkeys(n for m in maps for mixture in m.heads.values() for n, _ in mixture))
+    sums = [dict.fromkeys(heads, 0.0) for _ in maps]
+    for rows, attn in iter_attention(loaded, ids, heads=heads, batch_size=batch_size):
+        got = source.matrices(names, ids[rows])
+        for position, key in enumerate(heads):
+            for m, replacement in enumerate(maps):
+                mixed = sum(w * np.asarray(got[n], dtype=np.float64) for n, w in replacement.heads[key])
+                sums[m][key] += float(iou_reference_batch(attn[:, position], mixed).sum())
+    return [{head_name(*k): v / len(ids) for k, v in s.items()} for s in sums]
+
+
+def run_tune(loaded, library, fits: Mapping, heads: Sequence[str], fit_ids: np.ndarray, heldout_ids: np.ndarray,
+             *, steps: int = 30, lr: float = 0.1, batch_size: int = 4, progress: bool = False) -> tuple[dict, dict]:
+    """Tune `heads` of `fits` jointly on `fit_ids`; (new fits document, report), both JSON-ready.
+
+    Raises:
+        TuneError: no fit windows, no heads; ReplacementError: a head not in the fits file.
+    """
+    start = ReplacementMap.from_fits(fits, heads=list(heads), use="faithful")
+    start.validate_for(loaded)
+    content_free = [n for n in CONTENT_FREE_PROGRAMS if n in library.names]
+    candidates = {key: list(dict.fromkeys([*names, *content_free]))
+                  for key, names in tune_candidates(fits, start).items()}
+    result = tune_mixtures(loaded, library, start, fit_ids, candidates=candidates, steps=steps, lr=lr,
+                           batch_size=batch_size, progress=progress)
+    tuned = ReplacementMap(result.mixtures)
+    document = copy.deepcopy(dict(fits))
+    for key, mixture in tuned.heads.items():
+        document["heads"][head_name(*key)]["tuned"] = {"programs": [n for n, _ in mixture],
+                                                       "weights": [w for _, w in mixture], "objective": "kl"}
+    report = {"heads": [head_name(*k) for k in start.heads], **result.to_json()}
+    if len(heldout_ids):
+        stock = _heldout_nll(loaded, library, ReplacementMap({}), heldout_ids, batch_size)
+        before = _heldout_nll(loaded, library, start, heldout_ids, batch_size)
+        after = _heldout_nll(loaded, library, tuned, heldout_ids, batch_size)
+        iou_before, iou_after = _heldout_iou(loaded, library, [start, tuned], heldout_ids, batch_size)
+        report["heldout"] = {
+            "n_windows": int(len(heldout_ids)), "tokens": int(heldout_ids.shape[0] * (heldout_ids.shape[1] - 1)),
+            "ppl_stock": math.exp(stock), "ppl_start": math.exp(before), "ppl_tuned": math.exp(after),
+            "ppl_increase_pct_start": 100 * (math.exp(before - stock) - 1),
+            "ppl_increase_pct_tuned": 100 * (math.exp(after - stock) - 1),
+            "mean_iou_start": float(np.mean(list(iou_before.values()))),
+            "mean_iou_tuned": float(np.mean(list(iou_after.values()))),
+            "iou_start": iou_before, "iou_tuned": iou_after,
+        }
+    return document, report
