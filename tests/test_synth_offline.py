@@ -203,3 +203,30 @@ def test_smollm2_handful_of_heads(tmp_path):
     report = synthesize_offline(loaded, windows, heads=heads, out_dir=tmp_path, progress=False)
     assert set(report.heldout_iou) == {"0.0", "3.5", "10.2", "20.7"}
     assert report.mean_heldout_iou() > 0.5
+
+
+def test_faithful_objective_lowers_the_heads_output_error(tiny, tiny_ids, tmp_path):
+    """Fitted to what each head writes (||(P - A) V_h||), programs write it more closely than IoU-fitted ones."""
+    from attnc.runtime.extract import iter_attention
+    from attnc.study.head_outputs import head_values
+
+    attn = np.concatenate([a for _, a in iter_attention(tiny, tiny_ids)])
+    heads = [(layer, head) for layer in range(2) for head in range(2)]
+    values = head_values(tiny, tiny_ids, heads).astype(np.float64)
+    errors = {}
+    for objective in ("iou", "faithful"):
+        out = tmp_path / objective
+        report = synthesize_offline(tiny, tiny_ids, out_dir=out, config=FAST, progress=False, objective=objective,
+                                    templates=False, fitted_on="random test windows")
+        per_head = []
+        for h, (layer, head) in enumerate(heads):
+            name = report.head_program[f"{layer}.{head}"]
+            source = (out / f"{name}.py").read_text()
+            assert f"# fitted on: random test windows; objective: {objective}" in source
+            p = compile_program(parse_program(source)).evaluate(tiny_ids, tiny.vocab)
+            target = attn[:, h] @ values[:, h]
+            per_head.append((((p - attn[:, h]) @ values[:, h]) ** 2).sum() / (target ** 2).sum())
+        errors[objective] = float(np.mean(per_head))
+    assert errors["faithful"] < errors["iou"], errors
+    with pytest.raises(ValueError, match="objective"):
+        synthesize_offline(tiny, tiny_ids, out_dir=tmp_path / "bad", objective="loss", progress=False)

@@ -40,6 +40,9 @@ def register(subparsers) -> None:
     llm.add_argument("--sample-windows", type=int, default=32, help="fit and held-out windows recorded per split (default 32)")
     offline = parser.add_argument_group("--offline")
     offline.add_argument("--max-programs", type=int, default=1000, help="most programs written (default 1000)")
+    offline.add_argument("--objective", choices=("iou", "faithful", "both"), default="both",
+                         help="what each head's program is fitted to: its pattern (iou), what the head writes "
+                              "(faithful: ||(P - A) V_h||), or both (default)")
     parser.set_defaults(func=handle)
 
 
@@ -124,8 +127,11 @@ def _library_best(lib: Path, scorer, heads: list[str]) -> dict[str, tuple[str, f
 def _run_offline(args, loaded, windows, heads) -> dict:
     from attnc.synth.offline import synthesize_offline
 
+    described = windows.describe()
+    fitted_on = (f"{args.corpus} (sha256 {str(described.get('corpus_sha256', ''))[:12]}), fit split of windows "
+                 f"{args.skip_windows}..{args.skip_windows + len(windows) - 1} of {args.window} tokens, seed {args.seed}")
     report = synthesize_offline(loaded, windows, heads=heads, out_dir=args.out, max_programs=args.max_programs,
-                                progress=not args.json)
+                                progress=not args.json, objective=args.objective, fitted_on=fitted_on)
     data = report.to_json()
     print(f"attnc synth --offline: {data.get('n_programs')} programs for {len(heads)} heads -> {args.out}",
           file=sys.stderr)

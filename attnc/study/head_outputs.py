@@ -102,6 +102,18 @@ def head_means(loaded, ids: np.ndarray, *, batch_size: int = 8, progress: bool =
     return MeanAblation({key: (value / count).float().cpu().numpy() for key, value in sorted(sums.items())})
 
 
+def head_values(loaded, ids: np.ndarray, heads: Sequence[tuple[int, int]], *, batch_size: int = 8) -> np.ndarray:
+    """Each head's value vectors on windows `ids` (its key/value head's): float32 [N, len(heads), n, d]."""
+    groups = loaded.n_heads // loaded.n_kv_heads
+    parts = []
+    with GatedModel(loaded) as gated:
+        for chunk in _batches(np.asarray(ids), batch_size, False, ""):
+            record = _record(gated, chunk)
+            parts.append(torch.stack([record[layer][0][:, head // groups] for layer, head in heads], dim=1)
+                         .float().cpu().numpy())
+    return np.concatenate(parts)
+
+
 def _simplex_least_squares(gram: np.ndarray, cross: np.ndarray) -> np.ndarray:
     """argmin over the simplex of w' G w - 2 b' w (G positive semi-definite, K small)."""
     from scipy.optimize import minimize

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -37,7 +37,7 @@ from attnc.synth.offline_emit import (
     ProgramTerms, build_program, describe_terms, provenance_header, rerender, safe_token, write_atomic,
 )
 from attnc.synth.offline_features import FEATURES, feature_tensor
-from attnc.synth.offline_fit import FitConfig, HeadModel, fit_heads
+from attnc.synth.offline_fit import OBJECTIVES, FitConfig, HeadModel, fit_heads
 from attnc.synth.offline_templates import Template, score_templates, template_grid
 from attnc.window import window_features
 
@@ -175,6 +175,8 @@ def synthesize_offline(
     max_heldout_windows: int | None = None,
     config: FitConfig | None = None,
     templates: bool = True,
+    objective: str | None = None,
+    fitted_on: str | None = None,
 ) -> OfflineReport:
     """Synthesize one readable program per head (shared where identical) and write them.
 
@@ -195,6 +197,11 @@ def synthesize_offline(
         max_heldout_windows: held-out windows measured (default all).
         config: fit knobs.
         templates: also consider the generic template grid.
+        objective: what the fit minimises, "iou", "faithful" or "both" (offline_fit.py;
+            default the config's); with "faithful"/"both" a template replaces a fitted
+            program only when its exact objective on the fit windows is lower.
+        fitted_on: words for the programs' headers saying what text they were fitted on
+            (e.g. the corpus file and its window range).
 
     Returns:
         `OfflineReport` (IoUs are exact: compiled programs vs attention).
@@ -204,6 +211,9 @@ def synthesize_offline(
     """
     start = time.perf_counter()
     timings: dict[str, float] = {}
+    config = replace(config or FitConfig(), **({"objective": objective} if objective else {}))
+    if config.objective not in OBJECTIVES:
+        raise ValueError(f"objective {config.objective!r}: choose one of {', '.join(OBJECTIVES)}")
     if max_programs < 1:
         raise ValueError(f"max_programs must be >= 1, got {max_programs}")
     head_list = all_heads(loaded.n_layers, loaded.n_heads) if heads is None else check_heads(
@@ -227,6 +237,11 @@ def synthesize_offline(
         held_ids = held_ids[:max_heldout_windows]
         held_attn = None if held_attn is None else held_attn[:max_heldout_windows]
     vocab = loaded.vocab
+    values = None
+    if config.objective != "iou":  # the heads' value vectors: what their attention weighs
+        from attnc.study.head_outputs import head_values
+
+        values = head_values(loaded, fit_ids, head_list)
     timings["inputs_s"] = time.perf_counter() - start
 
     # ---- fit --------------------------------------------------------------------------------
@@ -249,7 +264,7 @@ def synthesize_offline(
         if rows is not None:
             attn_part = np.take_along_axis(attn_part, rows[:, None, :, None], axis=2)
         models.extend(fit_heads(attn_part, feats, feature_names, key_token, token_strings,
-                                names[part], config, rows))
+                                names[part], config, rows, None if values is None else values[:, part]))
         _log(progress, f"fitted {len(models)}/{len(head_list)} heads "
                        f"(mean fit IoU so far {np.mean([m.fit_iou for m in models]):.3f})")
     del feats
@@ -283,8 +298,10 @@ def synthesize_offline(
         tpl_scores = score_templates(grid, fit_attn)  # [T, H] (fast scorer; re-measured exactly below)
         best_tpl = tpl_scores.argmax(axis=0)
         tpl_cands: dict[int, _Candidate] = {}
+        better = _template_better(grid, best_tpl, tpl_scores, head_choice, config.objective, fit_ids, fit_attn,
+                                  values, vocab)
         for h in range(len(head_list)):
-            if tpl_scores[best_tpl[h], h] > head_choice[h][1] + 1e-9:
+            if better[h]:
                 t = int(best_tpl[h])
                 if t not in tpl_cands:
                     tpl = grid[t]
@@ -323,7 +340,8 @@ def synthesize_offline(
                 heldout_iou[names[h]] = float(held_vals[j])
         best = int(np.argmax(fit_vals))
         source = _build(cand, loaded.name, [names[h] for h in heads_here], n, float(fit_vals[best]),
-                        None if held_vals is None else float(held_vals[best]), n_fit, len(held_ids), final=True)
+                        None if held_vals is None else float(held_vals[best]), n_fit, len(held_ids), final=True,
+                        objective=config.objective, fitted_on=fitted_on)
         programs[cand.name] = str(write_atomic(out_dir, f"{cand.name}.py", source))
     timings["score_write_s"] = time.perf_counter() - t0
     report = OfflineReport(
@@ -339,6 +357,38 @@ def synthesize_offline(
     return report
 
 
+def _exact_objective(compiled: CompiledProgram, ids: np.ndarray, attn: np.ndarray, values: np.ndarray | None,
+                     objective: str, vocab) -> np.ndarray:
+    """Exact per-head loss (lower is better) of one program against attn [W, h, n, n] -> [h]."""
+    import torch
+
+    from attnc.synth.offline_fit import output_error
+
+    iou = _exact_iou(compiled, ids, attn, vocab)
+    if objective == "iou":
+        return 1.0 - iou
+    p = torch.from_numpy(np.asarray(compiled.evaluate(ids, vocab), dtype=np.float32))[:, None].expand(attn.shape)
+    error = output_error(torch.from_numpy(np.asarray(attn, dtype=np.float32)).transpose(0, 1),
+                         p.transpose(0, 1), torch.from_numpy(values).transpose(0, 1)).numpy()
+    return error if objective == "faithful" else error + (1.0 - iou)
+
+
+def _template_better(grid, best_tpl, tpl_scores, head_choice, objective, fit_ids, fit_attn, values, vocab) -> list[bool]:
+    """Per head: does its best template (by IoU) beat its fitted program on the objective?"""
+    if objective == "iou":
+        return [tpl_scores[best_tpl[h], h] > head_choice[h][1] + 1e-9 for h in range(len(head_choice))]
+    loss = np.zeros((2, len(head_choice)))
+    for cand in {id(c): c for c, _ in head_choice.values()}.values():
+        loss[0, cand.heads] = _exact_objective(cand.compiled, fit_ids, fit_attn[:, cand.heads],
+                                               values[:, cand.heads], objective, vocab)
+    for t in np.unique(best_tpl):
+        heads = np.flatnonzero(best_tpl == t)
+        cand = _Candidate("tpl_probe", ProgramTerms(mixture=grid[t].dsl_terms()), [], "")
+        _, _, compiled = build_program(cand.name, cand.terms, "Template probe.", [])
+        loss[1, heads] = _exact_objective(compiled, fit_ids, fit_attn[:, heads], values[:, heads], objective, vocab)
+    return [bool(loss[1, h] < loss[0, h] - 1e-9) for h in range(len(head_choice))]
+
+
 def _reassign(head_choice: dict, h: int, cand: _Candidate, score: float) -> None:
     old = head_choice[h][0]
     if h in old.heads:
@@ -348,13 +398,14 @@ def _reassign(head_choice: dict, h: int, cand: _Candidate, score: float) -> None
 
 
 def _build(cand: _Candidate, model: str, heads: list[str], window: int, fit_iou: float | None,
-           heldout_iou: float | None, n_fit: int, n_heldout: int, final: bool = False):
+           heldout_iou: float | None, n_fit: int, n_heldout: int, final: bool = False, objective: str = "iou",
+           fitted_on: str | None = None):
     layerheads = ", ".join(heads[:6]) + (f" and {len(heads) - 6} more" if len(heads) > 6 else "")
     doc = (f"Head(s) {layerheads or '-'} of {model}: {cand.describe}. "
            "Fitted offline (log-linear attention model)." if not cand.terms.mixture else
            f"Template: {cand.describe}.")
     header = provenance_header(model, heads, window, fit_iou if fit_iou is not None else float("nan"),
-                               heldout_iou, n_fit, n_heldout)
+                               heldout_iou, n_fit, n_heldout, objective, fitted_on)
     if final:
         return rerender(cand.name, cand.terms, doc, header, cand.source)
     return build_program(cand.name, cand.terms, doc, header)

@@ -22,6 +22,12 @@ a group of heads at once on a precomputed feature tensor [W, n, n, F]:
 
 The IoU optimised is the project's metric (rows clipped to [1e-12, 1],
 sum min / sum max), which is differentiable almost everywhere.
+
+`FitConfig.objective` chooses what steps 1-3 minimise per head: ``iou``
+(1 - IoU), ``faithful`` (the head's relative output error
+||(P - A) V_h||^2 / ||A V_h||^2, see attnc.study.head_outputs: pattern errors
+weighted by how much they change what the head writes) or ``both`` (their
+sum); the last two need the heads' value vectors.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ class FitConfig:
         query_features: pairwise features whose weight may depend on the query token.
         max_query_tokens: most query tokens given a bias per query feature.
         max_query_groups: query biases of one feature are quantised into this many sets.
+        objective: "iou", "faithful" or "both" (module docstring).
     """
 
     ce_steps: int = 100
@@ -66,6 +73,11 @@ class FitConfig:
     query_features: tuple[str, ...] = ("sink", "self", "prev1", "prev2", "same_word", "same_sentence")
     max_query_tokens: int = 24
     max_query_groups: int = 2
+    objective: str = "iou"
+
+
+#: What a fit can minimise (see the module docstring).
+OBJECTIVES = ("iou", "faithful", "both")
 
 
 @dataclass
@@ -97,6 +109,21 @@ def _iou_rows(attn: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     return (mn / sum_max).mean(dim=(1, 2))
 
 
+def output_error(attn: torch.Tensor, p: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Relative output error per head: attn/p [H, W, R, n], values [H, W, n, d] -> [H]."""
+    target = torch.einsum("hwqk,hwkd->hwqd", attn, values)
+    diff = torch.einsum("hwqk,hwkd->hwqd", p - attn, values)
+    return diff.pow(2).sum(dim=(1, 2, 3)) / target.pow(2).sum(dim=(1, 2, 3)).clamp_min(1e-30)
+
+
+def _objective(kind: str, attn: torch.Tensor, logits: torch.Tensor, values: torch.Tensor | None) -> torch.Tensor:
+    """Per-head loss [H] to minimise: 1 - IoU, the output error, or their sum."""
+    if kind == "iou":
+        return 1.0 - _iou_rows(attn, logits)
+    error = output_error(attn, torch.softmax(logits, dim=-1), values)
+    return error if kind == "faithful" else error + (1.0 - _iou_rows(attn, logits))
+
+
 def _causal_bias(rows: np.ndarray, n: int) -> torch.Tensor:
     """-inf on keys after each row's query position: rows int [W, R] -> [W, R, n]."""
     mask = torch.arange(n)[None, None, :] > torch.tensor(np.asarray(rows, dtype=np.int64))[:, :, None]
@@ -121,6 +148,7 @@ def fit_heads(
     head_names: list[str],
     config: FitConfig | None = None,
     rows: np.ndarray | None = None,
+    values: np.ndarray | None = None,
 ) -> list[HeadModel]:
     """Fit one log-linear model per head (see the module docstring).
 
@@ -135,11 +163,22 @@ def fit_heads(
         config: fit knobs.
         rows: int [W, R] query position of each row; default every position.
             IoU is a mean over rows, so a row sample gives an unbiased objective.
+        values: float [W, H, n, d] the heads' value vectors on the fit windows
+            (needed by the "faithful" and "both" objectives).
+
+    Raises:
+        ValueError: an unknown objective, or one that needs `values` without them.
 
     Returns:
         One `HeadModel` per head, in order.
     """
     cfg = config or FitConfig()
+    if cfg.objective not in OBJECTIVES:
+        raise ValueError(f"objective {cfg.objective!r}: choose one of {', '.join(OBJECTIVES)}")
+    if cfg.objective != "iou" and values is None:
+        raise ValueError(f"objective {cfg.objective!r} needs the heads' value vectors")
+    v = None if values is None else torch.from_numpy(
+        np.ascontiguousarray(np.asarray(values, dtype=np.float32).transpose(1, 0, 2, 3)))
     n_win, n_heads, n_rows, n = attn.shape
     n_feat = feats.shape[-1]
     a = torch.from_numpy(np.ascontiguousarray(np.asarray(attn, dtype=np.float32).transpose(1, 0, 2, 3)))
@@ -172,7 +211,7 @@ def fit_heads(
         return cfg.token_l1 * (bias.abs().sum() + qbias.abs().sum())
 
     def loss_full() -> torch.Tensor:
-        return (1.0 - _iou_rows(a, logits_full())).sum() + penalty()
+        return _objective(cfg.objective, a, logits_full(), v).sum() + penalty()
 
     def loss_ce() -> torch.Tensor:
         log_p = torch.log_softmax(logits_full(), dim=-1).clamp(min=-1e4)
@@ -182,21 +221,21 @@ def fit_heads(
         _adam([theta, bias, qbias], loss_ce, cfg.ce_steps, 2 * cfg.lr)
     _adam([theta, bias, qbias], loss_full, cfg.steps, cfg.lr)
 
-    # ---- selection: a feature's importance is the IoU lost when its weight is zeroed --------
+    # ---- selection: a feature's importance is the objective lost when its weight is zeroed ----
     th = theta.detach()
     with torch.no_grad():
-        base = _iou_rows(a, logits_full())
+        base = _objective(cfg.objective, a, logits_full(), v)
         importance = np.zeros((n_heads, n_feat))
         for i in range(n_feat):
             saved = theta[:, i].clone()
             theta[:, i] = 0.0
-            importance[:, i] = (base - _iou_rows(a, logits_full())).numpy()
+            importance[:, i] = (_objective(cfg.objective, a, logits_full(), v) - base).numpy()
             theta[:, i] = saved
         q_importance = np.zeros((n_heads, n_qf))
         for j in range(n_qf):
             saved = qbias[:, j].clone()
             qbias[:, j] = 0.0
-            q_importance[:, j] = (base - _iou_rows(a, logits_full())).numpy()
+            q_importance[:, j] = (_objective(cfg.objective, a, logits_full(), v) - base).numpy()
             qbias[:, j] = saved
     # windows containing each token: a bias learned from one window is an anecdote, not a pattern
     per_window = np.unique(key_token + n_tok * np.arange(n_win)[:, None])
@@ -253,8 +292,8 @@ def fit_heads(
         return pair + tok[:, :, None, :] + causal
 
     if cfg.refit_steps:
-        _adam([theta2, coef, qcoef], lambda: (1.0 - _iou_rows(a, logits_kept())).sum(), cfg.refit_steps,
-              cfg.lr / 2)
+        _adam([theta2, coef, qcoef], lambda: _objective(cfg.objective, a, logits_kept(), v).sum(),
+              cfg.refit_steps, cfg.lr / 2)
     with torch.no_grad():
         iou = _iou_rows(a, logits_kept()).numpy()
     th2 = (theta2 * mask).detach().numpy()
