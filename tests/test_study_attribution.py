@@ -92,3 +92,19 @@ def test_measured_impact_equals_single_head_replacement(setup):
     batched = measured_impact(loaded, _source(), replacement, ids[:3], max_batch=16)  # all heads in one pass
     for head, value in got.impact.items():
         assert batched.impact[head] == pytest.approx(value, rel=1e-3, abs=2e-6)
+
+
+def test_measured_impact_replays_from_the_first_replaced_layer(setup, monkeypatch):
+    """Starting each pass at its first replaced layer gives the same impacts as whole forwards."""
+    from attnc.study import attribution
+    from attnc.study.attribution import measured_impact
+
+    loaded, ids, replacement = setup
+    assert attribution._LayerReplay.for_model(loaded.model) is not None  # the replay path is the one tested
+    replayed = measured_impact(loaded, _source(), replacement, ids, max_batch=10)
+    monkeypatch.setattr(attribution, "_REPLAY_MODULES", {})
+    whole = measured_impact(loaded, _source(), replacement, ids, max_batch=10)
+    assert set(replayed.impact) == set(whole.impact) == {"0.0", "0.2", "1.3"}
+    for head, value in whole.impact.items():
+        assert replayed.impact[head] == pytest.approx(value, rel=1e-4, abs=1e-7), head
+    assert abs(whole.impact["0.0"]) > 1e-5  # a head whose replacement changes the loss

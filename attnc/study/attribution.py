@@ -205,6 +205,80 @@ class GatedModel:
             return token_nll.sum(dim=-1) if per_window else token_nll.sum()
 
 
+#: Where the decoder layers and the final norm live, per model type, for `_LayerReplay`
+#: (others run whole forwards).
+_REPLAY_MODULES = {"llama": ("model.layers", "model.norm"), "gpt2": ("transformer.h", "transformer.ln_f")}
+
+
+def _repeat_batch(value, batch: int, repeat: int):
+    """`value` with every tensor whose first dimension is the batch stacked `repeat` times (tuples too)."""
+    if isinstance(value, torch.Tensor) and value.ndim and value.shape[0] == batch:
+        return value.repeat(repeat, *([1] * (value.ndim - 1)))
+    if isinstance(value, tuple):
+        return tuple(_repeat_batch(v, batch, repeat) for v in value)
+    return value
+
+
+class _LayerReplay:
+    """Runs a model from decoder layer l on, from the inputs that layer got in one stock forward.
+
+    Replacing heads of layer l changes nothing before it, so a forward that only
+    measures them can start there: the stock pass records each layer's
+    arguments (forward pre-hooks), and `logits_from` re-runs layers l.. with
+    another gating payload, then the final norm and the LM head.
+    """
+
+    def __init__(self, model, layers, norm):
+        self.model, self.layers, self.norm = model, layers, norm
+        self.inputs: list[tuple[tuple, dict]] = []
+
+    @classmethod
+    def for_model(cls, model) -> "_LayerReplay | None":
+        paths = _REPLAY_MODULES.get(getattr(model.config, "model_type", None))
+        if paths is None:
+            return None
+        try:
+            layers, norm = (model.get_submodule(path) for path in paths)
+        except AttributeError:
+            return None
+        return cls(model, layers, norm)
+
+    def record(self, gated: "GatedModel", ids: np.ndarray, payload: dict) -> torch.Tensor:
+        """The stock logits of `ids`, keeping each layer's inputs."""
+        self.inputs = [None] * len(self.layers)
+
+        def keep(index):
+            def hook(module, args, kwargs):
+                self.inputs[index] = (args, kwargs)
+            return hook
+
+        handles = [layer.register_forward_pre_hook(keep(i), with_kwargs=True) for i, layer in enumerate(self.layers)]
+        try:
+            return gated.logits(ids, payload)
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def logits_from(self, first: int, payload: dict, batch: int, repeat: int) -> torch.Tensor:
+        """Logits with layers `first`.. re-run under `payload`, the recorded batch stacked `repeat` times."""
+        args, kwargs = self.inputs[first]
+        hidden = _repeat_batch(args[0], batch, repeat)
+        rest = _repeat_batch(tuple(args[1:]), batch, repeat)
+        kwargs = {k: _repeat_batch(v, batch, repeat) for k, v in kwargs.items()}
+        kwargs["attnc_gate"] = payload
+        with torch.inference_mode(False), torch.no_grad():
+            for index in range(first, len(self.layers)):
+                hidden = self.layers[index](hidden, *(rest if index == first else _repeat_batch(
+                    tuple(self.inputs[index][0][1:]), batch, repeat)), **kwargs)
+            return self.model.get_output_embeddings()(self.norm(hidden))
+
+
+def _window_nll(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Summed next-token NLL per row: logits [B, n, V], ids [B, n] -> [B]."""
+    return torch.nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), ids[:, 1:],
+                                             reduction="none").sum(dim=-1)
+
+
 def loss_impact(
     loaded,
     source,
@@ -265,7 +339,10 @@ def measured_impact(
 
     Several heads are measured per forward pass: the windows are stacked once
     per head and each copy opens only its own head's gate (g = 1), so the cost
-    is one window-forward per (head, window), without a backward pass.
+    is one window-forward per (head, window), without a backward pass. For
+    Llama- and GPT-2-type models each pass starts at the first layer it
+    replaces (`_LayerReplay`): the layers before it are the stock model's, so
+    on average half of the model is not run again.
 
     Args:
         max_batch: most windows per forward pass (bounds the logits' memory).
@@ -288,14 +365,25 @@ def measured_impact(
         from tqdm import tqdm
 
         groups = tqdm(groups, desc="loss impact", unit="pass", file=sys.stderr)
+    replay = _LayerReplay.for_model(loaded.model)
+    batch_ids = torch.as_tensor(np.asarray(ids, dtype=np.int64), device=gated.device)
     with gated:
-        stock = float(gated.nll(source, ids, torch.zeros((n_gates, n_windows), device=gated.device)))
+        none = gated.payload(source, ids, torch.zeros((n_gates, n_windows), device=gated.device))
+        stock_logits = replay.record(gated, ids, none) if replay else gated.logits(ids, none)
+        stock = float(_window_nll(stock_logits, batch_ids).double().sum())
+        del stock_logits
         for first in groups:
             members = list(range(first, min(first + per_pass, n_gates)))
             gates = torch.zeros((n_gates, len(members) * n_windows), device=gated.device)
             for j, g in enumerate(members):
                 gates[g, j * n_windows:(j + 1) * n_windows] = 1.0
-            rows = gated.nll(source, ids, gates, repeat=len(members), per_window=True)
+            payload = gated.payload(source, ids, gates, repeat=len(members))
+            if replay:  # layers before the group's first replaced layer are the stock model's
+                start = min(gated.heads[g][0][0] for g in members)
+                logits = replay.logits_from(start, payload, n_windows, len(members))
+            else:
+                logits = gated.logits(ids, payload, repeat=len(members))
+            rows = _window_nll(logits, batch_ids.repeat(len(members), 1))
             totals = rows.detach().double().view(len(members), n_windows).sum(dim=1)
             for j, g in enumerate(members):
                 deltas[g] = (float(totals[j]) - stock) / tokens
