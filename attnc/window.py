@@ -30,6 +30,28 @@ OPEN_BRACKETS = "([{"
 CLOSE_BRACKETS = ")]}"
 QUOTES = "\"“”"
 
+#: Token classes: closed-class English words (lower case, whole words only), each a
+#: boolean window feature `w.<class>[p]` true where position p is such a word.
+WORD_CLASSES = {
+    "is_det": frozenset("a an the this that these those my your his her its our their some any no every each "
+                        "all both either neither another such".split()),
+    "is_pron": frozenset("i me you he him she her it we us they them myself yourself himself herself itself "
+                         "ourselves themselves who whom whose what which mine yours hers ours theirs someone "
+                         "something everyone everything anyone anything nobody nothing somebody everybody".split()),
+    "is_prep": frozenset("in on at to of for with from by about into onto over under after before through "
+                         "between behind near around up down out off across along inside outside without toward "
+                         "towards upon past since until like among beside against during".split()),
+    "is_conj": frozenset("and or but so because if when while although though than as then yet nor unless "
+                         "whether until once".split()),
+    "is_aux": frozenset("is am are was were be been being have has had do does did will would can could shall "
+                        "should may might must".split()),
+}
+#: Number words `w.is_number` counts beside digits.
+NUMBER_WORDS = frozenset("zero one two three four five six seven eight nine ten eleven twelve twenty thirty "
+                         "forty fifty hundred thousand first second third".split())
+COMMA_CHARS = ",;:"
+QUOTE_CHARS = "\"'“”‘’"
+
 #: Names of the per-position features a program can read as `w.<name>[p]`.
 FEATURE_NAMES = (
     "ids",
@@ -41,6 +63,14 @@ FEATURE_NAMES = (
     "last_punct",
     "prev_same",
     "open_bracket",
+    # token classes (defined once here; see WORD_CLASSES)
+    *WORD_CLASSES,
+    "is_sent_punct",
+    "is_comma",
+    "is_quote",
+    "is_newline",
+    "is_cap",
+    "is_number",
 )
 
 
@@ -133,6 +163,26 @@ class Vocab:
         return np.array([ends(t) for t in self.tokens], dtype=bool) | self.has_newline
 
     @cached_property
+    def token_classes(self) -> dict[str, np.ndarray]:
+        """Per token id, bool tables of the token classes (before the whole-word check of
+        `window_features`): WORD_CLASSES, sentence-end punctuation, comma-like, quote,
+        newline, capitalised, number word, and `digits` (a token of digits only)."""
+        cores = [_strip_markers(t) for t in self.tokens]
+        lowered = [c.lower() for c in cores]
+        tables = {name: np.array([c in words for c in lowered], dtype=bool) for name, words in WORD_CLASSES.items()}
+        tables["is_sent_punct"] = np.array([bool(c) and _is_punctuation(c) and c.rstrip(QUOTE_CHARS + ")").endswith(
+            tuple(SENTENCE_END_CHARS)) for c in cores], dtype=bool)
+        tables["is_comma"] = np.array([bool(c) and all(ch in COMMA_CHARS for ch in c) for c in cores], dtype=bool)
+        tables["is_quote"] = np.array([bool(c) and all(ch in QUOTE_CHARS for ch in c) for c in cores], dtype=bool)
+        tables["is_newline"] = self.has_newline
+        # ASCII capitals only: byte-level vocabularies spell newlines and non-ASCII bytes as
+        # letters such as "Ċ" or "Ã", which are not capitalised words
+        tables["is_cap"] = np.array([c[:1].isascii() and c[:1].isupper() for c in cores], dtype=bool)
+        tables["is_number"] = np.array([c in NUMBER_WORDS for c in lowered], dtype=bool)
+        tables["digits"] = np.array([c.isdigit() for c in cores], dtype=bool)  # digits: any token, word or not
+        return tables
+
+    @cached_property
     def bracket_kind(self) -> np.ndarray:
         """+1 opening bracket, -1 closing bracket, 2 quote (toggles), 0 other."""
         kinds = np.zeros(self.size, dtype=np.int8)
@@ -161,7 +211,11 @@ def window_features(ids: np.ndarray, vocab: Vocab) -> dict[str, np.ndarray]:
         last_punct (latest position < p that is punctuation, -1 if none),
         prev_same (latest position < p with the same id, -1 if none),
         open_bracket (position of the innermost bracket or quote still open
-        before p, -1 if none).
+        before p, -1 if none); the token classes: is_det, is_pron, is_prep,
+        is_conj, is_aux (a whole word of that closed class: a word-start token
+        the next token does not continue), is_sent_punct (. ! ?), is_comma
+        (, ; :), is_quote, is_newline, is_cap (a word starting with a capital
+        letter), is_number (digits or a number word).
     """
     ids = np.asarray(ids, dtype=np.int64)
     if ids.ndim != 2:
@@ -181,7 +235,16 @@ def window_features(ids: np.ndarray, vocab: Vocab) -> dict[str, np.ndarray]:
     if n > 1:
         last_punct[:, 1:] = np.maximum.accumulate(punct_pos[:, :-1], axis=1)
 
+    whole_word = word_start.copy()
+    whole_word[:, :-1] &= word_start[:, 1:]
+    classes = vocab.token_classes
+    by_class = {name: classes[name][ids] & whole_word for name in WORD_CLASSES}
+    by_class["is_number"] = (classes["is_number"][ids] & whole_word) | classes["digits"][ids]
+    by_class["is_cap"] = classes["is_cap"][ids] & word_start
+    for name in ("is_sent_punct", "is_comma", "is_quote", "is_newline"):
+        by_class[name] = classes[name][ids]
     return {
+        **by_class,
         "ids": ids,
         "word_start": word_start,
         "is_punct": is_punct,

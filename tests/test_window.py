@@ -50,3 +50,21 @@ def test_batched_features_equal_per_window_scans(rows):
 def test_string_ids_intern_equal_strings():
     vocab = Vocab(tokens=("a", "b", "a", "c"))
     assert vocab.string_ids.tolist() == [0, 1, 0, 2]
+
+
+def test_token_classes_are_whole_words_and_kinds_of_punctuation():
+    from attnc.window import Vocab, window_features
+
+    tokens = ("Ġthe", "Ġthe", "ater", "ĠHe", "Ġran", ",", "Ġand", "Ġ3", "Ġtwo", "Ġis", '."', "Ċ", "ĠMia", "Ġtwo", "fold")
+    vocab = Vocab(tokens=tokens)
+    ids = np.arange(len(tokens))[None, :]
+    f = {k: v[0] for k, v in window_features(ids, vocab).items()}
+
+    def where(name):
+        return [tokens[i] for i in np.flatnonzero(f[name])]
+
+    assert where("is_det") == ["Ġthe"] and f["is_det"][0] and not f["is_det"][1]  # "the" + "ater" is no determiner
+    assert where("is_pron") == ["ĠHe"] and where("is_conj") == ["Ġand"] and where("is_aux") == ["Ġis"]
+    assert where("is_comma") == [","] and where("is_sent_punct") == ['."'] and where("is_newline") == ["Ċ"]
+    assert where("is_cap") == ["ĠHe", "ĠMia"]
+    assert where("is_number") == ["Ġ3", "Ġtwo"]  # the second "two" continues into "fold"

@@ -38,6 +38,8 @@ FEATURE_TYPES = {
     "last_punct": INT,
     "prev_same": INT,
     "open_bracket": INT,
+    **{name: BOOL for name in ("is_det", "is_pron", "is_prep", "is_conj", "is_aux", "is_sent_punct", "is_comma",
+                               "is_quote", "is_newline", "is_cap", "is_number")},
 }
 
 
