@@ -15,7 +15,7 @@ from attnc.runtime.models import tiny_model
 from attnc.study.iou import iou_reference_batch
 from attnc.synth.offline import REPORT_FILE, synthesize_offline
 from attnc.synth.offline_emit import ProgramTerms, build_program
-from attnc.synth.offline_features import FEATURES, feature_tensor
+from attnc.synth.offline_features import CLASS_FEATURES, FEATURES, feature_tensor
 from attnc.synth.offline_fit import FitConfig
 from attnc.synth.offline_templates import template_grid
 from attnc.window import window_features
@@ -57,7 +57,8 @@ def test_features_numpy_match_emitted_program(tiny, tiny_ids):
     assert compiled.backend != "interpreted", compiled.messages
     np.testing.assert_allclose(compiled.evaluate(tiny_ids, vocab), expected, atol=1e-6)
     for i, name in enumerate(names):  # each feature's own column is not constant-zero on these windows
-        if name not in ("open_bracket", "previous_copy", "induction", "same_token"):
+        # (token classes are rare among random ids: their values are checked above, through the program)
+        if name not in ("open_bracket", "previous_copy", "induction", "same_token") and name not in CLASS_FEATURES:
             assert feats[..., i].std() > 0, name
 
 
@@ -230,3 +231,18 @@ def test_faithful_objective_lowers_the_heads_output_error(tiny, tiny_ids, tmp_pa
     assert errors["faithful"] < errors["iou"], errors
     with pytest.raises(ValueError, match="objective"):
         synthesize_offline(tiny, tiny_ids, out_dir=tmp_path / "bad", objective="loss", progress=False)
+
+
+def test_token_class_features_match_emitted_program_on_english(tiny):
+    """Key-class and query x key class features, on text where the classes occur, equal the emitted DSL."""
+    vocab = tiny.vocab
+    text = ('The dog and he ran to the park.\nTom is in a box, and she was with him! "Yes," said Mia. '
+            "He has 3 cats.")
+    ids = np.array([tiny.tokenizer(text)["input_ids"]])
+    names = tuple(sorted(CLASS_FEATURES))
+    weights = tuple(round(0.2 + 0.07 * i, 2) * (-1) ** i for i in range(len(names)))
+    feats = feature_tensor(window_features(ids, vocab), names).astype(np.float64)
+    for i, name in enumerate(names):
+        assert feats[..., i].std() > 0, name  # every class feature is exercised
+    _, _, compiled = build_program("classes", ProgramTerms(weights=tuple(zip(names, weights))), "Probe.", [])
+    np.testing.assert_allclose(compiled.evaluate(ids, vocab), _softmax_rows(feats @ np.array(weights)), atol=1e-6)

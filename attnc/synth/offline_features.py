@@ -6,6 +6,12 @@ DSL expression the emitted program writes for one (q, k) pair. The two must
 agree exactly (tests/test_synth_offline.py checks them against the compiler),
 so a fitted weight means the same thing in the fit and in the program.
 
+Beside the positional and structural features, the token classes of
+attnc/window.py give key-class features (``key_det``: the key is a
+determiner, ...) and query x key class interactions (``pron_to_cap``: a
+pronoun query looks at a capitalised word): named classes, defined once,
+instead of ad-hoc token sets.
+
 Token key biases (a weight for keys whose token string is in a small set)
 are not listed here: they are learned per vocabulary entry and emitted as
 ``w.tok[k] in {...}`` terms (see offline_fit.py and offline_emit.py).
@@ -98,6 +104,41 @@ FEATURES: tuple[PairFeature, ...] = (
     PairFeature("open_bracket", "(k == w.open_bracket[q])", lambda f, g: g[1] == _at_query(f["open_bracket"]),
                 "innermost open bracket or quote"),
 )
+
+#: Token classes (attnc/window.py) in words, for docstrings.
+CLASS_WORDS = {
+    "is_det": "determiner", "is_pron": "pronoun", "is_prep": "preposition", "is_conj": "conjunction",
+    "is_aux": "auxiliary verb", "is_sent_punct": "sentence-final punctuation", "is_comma": "comma-like punctuation",
+    "is_quote": "quotation mark", "is_newline": "newline", "is_cap": "capitalised word", "is_number": "number",
+    "is_punct": "punctuation",
+}
+#: Key classes a key-class feature exists for, and the query x key class interactions
+#: ("which kind of token looks at which kind").
+KEY_CLASSES = ("is_det", "is_pron", "is_prep", "is_conj", "is_aux", "is_sent_punct", "is_comma", "is_quote",
+               "is_newline", "is_cap", "is_number")
+QUERY_CLASSES = ("is_pron", "is_det", "is_prep", "is_aux", "is_conj", "is_punct")
+INTERACTION_KEY_CLASSES = ("is_cap", "is_pron", "is_det", "is_prep", "is_aux", "is_conj", "is_sent_punct")
+
+
+def _short(name: str) -> str:
+    return name.removeprefix("is_")
+
+
+def _key_class(name: str) -> PairFeature:
+    return PairFeature(f"key_{_short(name)}", f"w.{name}[k]", lambda f, g: _at_key(f[name]) & (g[1] >= 0),
+                       f"key is a {CLASS_WORDS[name]}")
+
+
+def _class_pair(query: str, key: str) -> PairFeature:
+    return PairFeature(f"{_short(query)}_to_{_short(key)}", f"(w.{query}[q] and w.{key}[k])",
+                       lambda f, g: _at_query(f[query]) & _at_key(f[key]),
+                       f"a {CLASS_WORDS[query]} query looks at a {CLASS_WORDS[key]}")
+
+
+FEATURES = FEATURES + tuple(_key_class(c) for c in KEY_CLASSES) + tuple(
+    _class_pair(q, k) for q in QUERY_CLASSES for k in INTERACTION_KEY_CLASSES)
+#: The token-class features (key classes and query x key class pairs).
+CLASS_FEATURES = frozenset(f.name for f in FEATURES[22:])
 
 FEATURE_BY_NAME = {f.name: f for f in FEATURES}
 
