@@ -56,8 +56,9 @@ class StudyInputs:
     problems: list[str] = field(default_factory=list)
 
 
-def load_inputs(files: StudyFiles, *, vocab: Vocab | None = None, library=None, store=None) -> StudyInputs:
-    """Open the library and the attention store, and the tokenizer of the study's model (unless given)."""
+def load_inputs(files: StudyFiles, *, vocab: Vocab | None = None, library=None, store=None,
+                model: str | None = None) -> StudyInputs:
+    """Open the library and the attention store, and the tokenizer of `model` (default: the study's model)."""
     from attnc.compiler import LibraryError
     from attnc.runtime.library import load_library
     from attnc.runtime.models import ModelLoadError, ModelNotFoundError, load_model
@@ -70,7 +71,7 @@ def load_inputs(files: StudyFiles, *, vocab: Vocab | None = None, library=None, 
         except StoreError as error:
             problems.append(str(error))
     if vocab is None and store is not None:
-        model = files.results.get("model", "")
+        model = model or files.results.get("model", "")
         try:
             vocab = load_model(model).vocab
         except (ModelNotFoundError, ModelLoadError, OSError, ValueError) as error:
@@ -111,14 +112,15 @@ def program_infos(files: StudyFiles, names: set[str]) -> dict[str, ProgramInfo]:
 
 
 def build_explorer(out: str | Path, dest: str | Path | None = None, *, cache: str | Path | None = None,
-                   vocab: Vocab | None = None, library=None, store=None, windows: int = DEFAULT_WINDOWS,
-                   tokens: int = DEFAULT_TOKENS) -> ExplorerSite:
+                   model: str | None = None, vocab: Vocab | None = None, library=None, store=None,
+                   windows: int = DEFAULT_WINDOWS, tokens: int = DEFAULT_TOKENS) -> ExplorerSite:
     """Write the explorer of the study in `out` into `dest` (default ``out/explorer``).
 
     Args:
         out: the study's out dir.
         dest: where the site goes.
         cache: the study's stage cache when it ran with ``--cache``.
+        model: the model whose tokenizer labels tokens (default: the study's, results.json ``model``).
         vocab, library, store: already-open inputs (the study passes its own);
             by default opened from the cache, the tokenizer from the study's model.
         windows: held-out windows per head page; tokens: tokens shown per window.
@@ -129,7 +131,7 @@ def build_explorer(out: str | Path, dest: str | Path | None = None, *, cache: st
     started = time.perf_counter()
     files = open_study(out, cache=cache)
     site = Path(dest) if dest is not None else files.out / "explorer"
-    inputs = load_inputs(files, vocab=vocab, library=library, store=store)
+    inputs = load_inputs(files, vocab=vocab, library=library, store=store, model=model)
     files.missing += inputs.problems
     rows = head_rows(files)
     programs = program_infos(files, {n for r in rows for n in r["used_programs"] + [r["program"]]})

@@ -1,6 +1,7 @@
 /* attnc study explorer: draws a page from its embedded JSON (<script id="data">).
  * Plain DOM and SVG, written for this site; no library, no network. Pages: index, head, program
- * (see attnc/explore/payload.py for each record). When drawn, document.body.dataset.ready = "1". */
+ * (see attnc/explore/payload.py for each record). When drawn, document.body.dataset.ready = "1" and
+ * dataset.readyMs = milliseconds since navigation started. */
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("data").textContent);
@@ -424,6 +425,8 @@
       el("h1", { text: "Program " + p.name }),
       notes(data.notes),
       programSource(p),
+      el("h2", { text: "Held-out IoU of this program on every head (outlined: heads that use it)" }),
+      grid(data.n_layers, data.n_heads, cells, viridis), legend(viridis, 0, 1, "held-out IoU", function (v) { return fmt(v, 2); }),
       el("h2", { text: "Heads that use it (" + data.users.length + ")" }),
       data.users.length ? table(data.users, [
         { key: "head", label: "head", cell: function (u) { return headLink(u.head); }, sort: function (u) { var h = u.head.split("."); return h[0] * 1000 + h[1] * 1; } },
@@ -431,13 +434,12 @@
         { key: "weight", label: "weight in replacement", numeric: true, cell: function (u) { return fmt(u.weight, 2); }, sort: function (u) { return u.weight; } },
         { key: "iou", label: "IoU held-out (alone)", numeric: true, cell: function (u) { return fmt(u.iou_heldout); }, sort: function (u) { return u.iou_heldout; } },
         { key: "used", label: "IoU held-out (replacement)", numeric: true, cell: function (u) { return fmt(u.used_iou); }, sort: function (u) { return u.used_iou; } }
-      ], "users") : el("p", { class: "missing", text: "No head uses this program." }),
-      el("h2", { text: "Held-out IoU of this program on every head (outlined: heads that use it)" }),
-      grid(data.n_layers, data.n_heads, cells, viridis), legend(viridis, 0, 1, "held-out IoU", function (v) { return fmt(v, 2); })
+      ], "users") : el("p", { class: "missing", text: "No head uses this program." })
     ]);
   }
 
   app.textContent = "";
   ({ index: renderIndex, head: renderHead, program: renderProgram })[data.page]();
+  document.body.dataset.readyMs = performance.now().toFixed(1);  // time to interactive, for tests and readers
   document.body.dataset.ready = "1";
 })();
