@@ -144,3 +144,27 @@ def test_highlighted_source_keeps_the_text():
         assert html.unescape(re.sub(r"<[^>]+>", "", marked)) == source, path.name
     assert '<span class="tok-def">f</span>' in highlight_python("def f(q):\n    return 1  # one\n")
     assert highlight_python("def (:\n  '''") == html.escape("def (:\n  '''")
+
+
+def test_a_real_tiny_study_explored_from_disk(tmp_path, capsys):
+    """The study writes the site; `attnc explore` rebuilds it from disk with the model's own tokenizer."""
+    from attnc.runtime.models import tiny_model
+    from attnc.study.study_run import StudyConfig, run_study
+
+    loaded = tiny_model("llama", n_layers=2, n_heads=2)
+    loaded.model.save_pretrained(tmp_path / "model")
+    loaded.tokenizer.save_pretrained(tmp_path / "model")
+    (tmp_path / "corpus.txt").write_text("Tom had a red ball. He threw the ball to his dog. " * 20)
+    run_study(StudyConfig(corpus=tmp_path / "corpus.txt", out=tmp_path / "out", model=str(tmp_path / "model"),
+                          programs=[PROGRAMS / "previous_token.py", PROGRAMS / "first_token.py"], window=16,
+                          batch_size=4, mixtures=2, mixture_search_windows=2, order="iou", fractions=(0.0, 0.5),
+                          plot_heads=0, progress=False), say=lambda s: None)
+    written = page_data(tmp_path / "out" / "explorer" / "heads" / "1.1.html")
+    assert main(["explore", str(tmp_path / "out"), "--out", str(tmp_path / "site")]) == 0
+    assert "not shown" not in capsys.readouterr().out.split("\n", 1)[1]
+    rebuilt = page_data(tmp_path / "site" / "heads" / "1.1.html")
+    assert rebuilt["windows"] == written["windows"] and rebuilt["view"] == written["view"]
+    assert rebuilt["notes"] == [] and len(rebuilt["view"]["program"]) == 3
+    assert not any(label.startswith("#") for label in rebuilt["windows"][0]["labels"])
+    index = page_data(tmp_path / "site" / "index.html")
+    assert not index["impact_available"] and any("held-out IoU" in n for n in index["notes"])

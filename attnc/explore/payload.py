@@ -15,6 +15,9 @@ from attnc.runtime.heads import parse_head
 
 #: Order criteria that are a loss impact (the grid's second colouring); "heldout_iou" is not.
 IMPACT_CRITERIA = ("measured_loss_impact", "estimated_loss_impact")
+#: How the pages name each order criterion.
+CRITERION_LABELS = {"measured_loss_impact": "measured loss impact", "estimated_loss_impact": "estimated loss impact",
+                    "heldout_iou": "held-out IoU"}
 #: Sweep baselines results.json may carry, in the order the plot draws them.
 BASELINE_NAMES = ("programs", "content_free", "mean_ablation")
 
@@ -90,7 +93,7 @@ def index_payload(files: StudyFiles, rows: list[dict], programs: dict[str, Progr
     criterion = r.get("order", "")
     notes = list(files.missing)
     if criterion not in IMPACT_CRITERIA:
-        notes.append(f"this study ordered heads by {criterion.replace('_', ' ') or 'an unknown criterion'}: "
+        notes.append(f"this study ordered heads by {criterion_label(criterion)}: "
                      "no loss impact was measured, so the grid has no impact colouring")
     if not baselines:
         notes.append("results.json has no sweep baselines (content-free, mean ablation): only the programs' "
@@ -109,12 +112,12 @@ def index_payload(files: StudyFiles, rows: list[dict], programs: dict[str, Progr
         ("mean best-program IoU, held-out", _fmt(r.get("mean_best_iou_heldout"))),
         ("mean best-mixture IoU, held-out", _fmt(r.get("mean_best_mixture_iou_heldout"))),
         ("stock perplexity, held-out", f"{_fmt(r.get('ppl_baseline'))} ({r.get('tokens_evaluated')} tokens)"),
-        ("replacement order", criterion.replace("_", " ")),
+        ("replacement order", criterion_label(criterion)),
         ("heads replaced by", f"their {r.get('replacement_uses', 'mixture')}"),
     ]
     return {
         "page": "index", "model": r.get("model", "?"), "n_layers": files.n_layers, "n_heads": files.n_heads,
-        "summary": summary, "heads": rows, "criterion": criterion,
+        "summary": summary, "heads": rows, "criterion": criterion_label(criterion),
         "impact_available": criterion in IMPACT_CRITERIA and any(row["impact"] is not None for row in rows),
         "sweep": {"series": series, "ppl_baseline": r.get("ppl_baseline"), "tokens": r.get("tokens_evaluated")},
         "qa": r.get("qa") or None, "notes": notes,
@@ -123,6 +126,10 @@ def index_payload(files: StudyFiles, rows: list[dict], programs: dict[str, Progr
         "files": [name for name in ("report.md", "results.json", "heads.csv", "sweep.csv", "scores.csv", "qa.csv",
                                     *r.get("plots", [])) if (files.out / name).is_file()],
     }
+
+
+def criterion_label(criterion: str) -> str:
+    return CRITERION_LABELS.get(criterion, criterion.replace("_", " ") or "an unknown criterion")
 
 
 def _fmt(value) -> str:
@@ -142,7 +149,7 @@ def head_payload(files: StudyFiles, row: dict, rows: list[dict], programs: dict[
     view = views.heads.get(row["head"]) if views else None
     return {
         "page": "head", "model": files.results.get("model", "?"), "head": row["head"], "row": row,
-        "n_heads_total": len(rows), "criterion": files.results.get("order", ""),
+        "n_heads_total": len(rows), "criterion": criterion_label(files.results.get("order", "")),
         "fit": files.fits.get(row["head"]),
         "programs": [{"weight": w, **asdict(programs.get(n) or ProgramInfo(n))}
                      for n, w in zip(row["used_programs"], row["used_weights"])],

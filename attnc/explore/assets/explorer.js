@@ -205,7 +205,7 @@
     var modes = {
       iou: { label: "held-out IoU (what replaces the head)", colour: viridis, lo: 0, hi: 1, fmt: function (v) { return fmt(v, 2); },
              value: function (r) { return r.used_iou; } },
-      impact: { label: data.criterion.replace(/_/g, " ") + " (blue: replacing lowers the loss)", colour: function (v) { return diverging(v / scale); },
+      impact: { label: data.criterion + " (blue: replacing lowers the loss)", colour: function (v) { return diverging(v / scale); },
                 lo: -scale, hi: scale, fmt: fmtImpact, value: function (r) { return r.impact; } }
     };
     var gridBox = el("div", { id: "grid-box" });
@@ -353,7 +353,7 @@
     if (data.prev) extra.push(headLink(data.prev, "← head " + data.prev));
     if (data.next) extra.push(headLink(data.next, "head " + data.next + " →"));
     var facts = [["best program", programLink(r.program)], ["replaced by", r.used], ["IoU fit / held-out (best program)", fmt(r.iou_fit) + " / " + fmt(r.iou_heldout)],
-                 ["held-out IoU of what replaces it", fmt(r.used_iou)], [data.criterion.replace(/_/g, " ") || "impact", fmtImpact(r.impact)],
+                 ["held-out IoU of what replaces it", fmt(r.used_iou)], [r.impact === null ? "loss impact" : data.criterion, r.impact === null ? "not measured" : fmtImpact(r.impact)],
                  ["replacement rank", r.rank === null ? "–" : (r.rank + 1) + " of " + data.n_heads_total]];
     append(app, [
       nav(extra),
