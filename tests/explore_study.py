@@ -42,8 +42,11 @@ def _stage(cache: Path, stage: str, record: dict) -> Path:
 
 
 def synthetic_study(out: Path, *, n_layers: int = 30, n_heads: int = 9, window: int = 128, n_windows: int = 6,
-                    qa: bool = True, baselines: bool = True, seed: int = 0) -> Vocab:
-    """Write a study of n_layers x n_heads heads into `out`; returns the vocab its library needs."""
+                    qa: bool = True, baselines: bool = True, seed: int = 0, extra_programs: tuple = ()) -> Vocab:
+    """Write a study of n_layers x n_heads heads into `out`; returns the vocab its library needs.
+
+    `extra_programs`: more program files (or folders) compiled into the library, unscored (for page sizes).
+    """
     rng = np.random.default_rng(seed)
     tokenizer = tiny_tokenizer()
     vocab = Vocab.from_tokenizer(tokenizer)
@@ -51,7 +54,7 @@ def synthetic_study(out: Path, *, n_layers: int = 30, n_heads: int = 9, window: 
     ids = np.stack([stream[i * window:(i + 1) * window] for i in range(n_windows)])
     cache = out / "cache"
     lib = _stage(cache, "compile", {"n_programs": len(NAMES), "failed": {}}) / "lib"
-    build_library([PROGRAMS / f"{n}.py" for n in NAMES], lib, backend="numpy")
+    build_library([*(PROGRAMS / f"{n}.py" for n in NAMES), *extra_programs], lib, backend="numpy")
     matrices = load_library(lib, vocab=vocab).matrices(list(NAMES), ids)
 
     heads = [head_name(l, h) for l in range(n_layers) for h in range(n_heads)]

@@ -89,8 +89,17 @@ def test_program_page_lists_its_heads(smollm_shaped):
     data = page_data(site.directory / "programs" / "previous_token.html")
     users = {u["head"] for u in data["users"]}
     assert users == {r["head"] for r in index["heads"] if "previous_token" in r["used_programs"] + [r["program"]]}
-    assert len(data["scores"]) == 270 and all(0 <= v <= 1 for v in data["scores"].values())
-    assert "tok-keyword" in data["program"]["source_html"]
+    assert len(data["scores"]) == 270 and all(0 <= v <= 1 for v in data["scores"])
+    assert data["scores"][4 * 9 + 2] == pytest.approx(users_iou(site, "4.2", "previous_token"), abs=1e-4)
+    assert "<span class=k>def</span>" in data["program"]["source_html"]
+
+
+def users_iou(site, head: str, program: str) -> float:
+    """The program's held-out IoU on `head`, as scores.csv has it."""
+    import csv
+
+    with open(site.directory.parent / "scores.csv") as f:
+        return next(float(r["iou_heldout"]) for r in csv.DictReader(f) if r["head"] == head and r["program"] == program)
 
 
 def test_missing_attention_qa_and_baselines_are_said_not_fatal(tmp_path):
@@ -142,8 +151,8 @@ def test_highlighted_source_keeps_the_text():
         source = path.read_text()
         marked = highlight_python(source)
         assert html.unescape(re.sub(r"<[^>]+>", "", marked)) == source, path.name
-    assert '<span class="tok-def">f</span>' in highlight_python("def f(q):\n    return 1  # one\n")
-    assert highlight_python("def (:\n  '''") == html.escape("def (:\n  '''")
+    assert "<span class=d>f</span>" in highlight_python("def f(q):\n    return 1  # one\n")
+    assert highlight_python("def (:\n  '''") == html.escape("def (:\n  '''", quote=False)
 
 
 def test_a_real_tiny_study_explored_from_disk(tmp_path, capsys):
@@ -168,3 +177,13 @@ def test_a_real_tiny_study_explored_from_disk(tmp_path, capsys):
     assert not any(label.startswith("#") for label in rebuilt["windows"][0]["labels"])
     index = page_data(tmp_path / "site" / "index.html")
     assert not index["impact_available"] and any("held-out IoU" in n for n in index["notes"])
+
+
+def test_embedded_json_cannot_end_its_script_element():
+    from attnc.explore.pages import page_html
+
+    tricky = {"text": "</script><!--<script> ĠThe \u2028 'q' \"k\""}
+    page = page_html("t", tricky, depth=1)
+    assert page.count("</script>") == 2 and "<!--" not in page
+    found = re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.S)
+    assert json.loads(found.group(1)) == tricky

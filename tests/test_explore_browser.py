@@ -100,7 +100,7 @@ def site_window(page, k: int) -> int:
 
 def test_program_page_renders(site, browser, tmp_path):
     page, errors = open_page(browser, (site.directory / "programs" / "first_token.html").as_uri())
-    assert page.locator("pre.source .tok-keyword").count() >= 2
+    assert page.locator("pre.source .k").count() >= 2
     assert page.locator("svg.grid rect.cell").count() == 270
     assert page.locator("table#users tbody tr").count() > 0
     page.screenshot(path=str(tmp_path / "program.png"), full_page=True)

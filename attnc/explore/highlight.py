@@ -1,9 +1,10 @@
 """Python source as HTML with syntax classes, from the standard library's tokenizer (no dependency).
 
 Programs are Python (the DSL is a safe subset), so `tokenize` sees them as
-the interpreter does; each token becomes ``<span class="tok-KIND">``, the
-text between tokens is copied as is (escaped), and a source that does not
-tokenize is shown plain.
+the interpreter does; each coloured token becomes ``<span class=K>`` (K a
+one-letter class of `CLASSES`, unquoted: the markup is most of a program
+page's bytes), operators and names stay plain, the text between tokens is
+copied as is (escaped), and a source that does not tokenize is shown plain.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import keyword
 import tokenize
 
 _BUILTINS = frozenset(dir(builtins))
-_KINDS = {tokenize.COMMENT: "comment", tokenize.NUMBER: "number", tokenize.OP: "op"}
+_KINDS = {tokenize.COMMENT: "comment", tokenize.NUMBER: "number"}
+#: Token kind -> its CSS class (explorer.css: ``pre.source .k`` ...).
+CLASSES = {"keyword": "k", "def": "d", "builtin": "b", "string": "s", "comment": "c", "number": "n"}
 
 
 def _kind(token: tokenize.TokenInfo, previous: str) -> str | None:
@@ -38,7 +41,7 @@ def _fstring_types() -> tuple[int, ...]:
 
 
 def highlight_python(source: str) -> str:
-    """`source` as escaped HTML, tokens wrapped in ``<span class="tok-...">`` (for a ``<pre>``)."""
+    """`source` as escaped HTML, coloured tokens wrapped in ``<span class=K>`` (for a ``<pre class="source">``)."""
     lines = source.splitlines(keepends=True)
     offsets = [0]
     for line in lines:
@@ -54,14 +57,14 @@ def highlight_python(source: str) -> str:
             end = offsets[token.end[0] - 1] + token.end[1] if token.end[0] - 1 < len(offsets) else len(source)
             if start < position:
                 continue
-            parts.append(html.escape(source[position:start]))
-            text = html.escape(source[start:end])
+            parts.append(html.escape(source[position:start], quote=False))
+            text = html.escape(source[start:end], quote=False)
             kind = _kind(token, previous)
-            parts.append(f'<span class="tok-{kind}">{text}</span>' if kind and text else text)
+            parts.append(f"<span class={CLASSES[kind]}>{text}</span>" if kind and text else text)
             position = end
             if token.type == tokenize.NAME:
                 previous = token.string
     except (tokenize.TokenError, IndentationError, SyntaxError):
-        return html.escape(source)
-    parts.append(html.escape(source[position:]))
+        return html.escape(source, quote=False)
+    parts.append(html.escape(source[position:], quote=False))
     return "".join(parts)

@@ -20,7 +20,9 @@ ASSET_FILES = ("explorer.js", "explorer.css")
 def page_html(title: str, data: dict, *, depth: int) -> str:
     """An HTML page of `data` (drawn by explorer.js); `depth`: folders below the site root."""
     up = "../" * depth
-    payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    # "</" and "<!--" would end or confuse the <script> element; in JSON strings \/ and \u0021 are / and !.
+    payload = (json.dumps(data, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+               .replace("</", "<\\/").replace("<!--", "<\\u0021--"))
     return (
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f"<title>{html.escape(title)}</title>\n"

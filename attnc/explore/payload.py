@@ -162,7 +162,8 @@ def head_payload(files: StudyFiles, row: dict, rows: list[dict], programs: dict[
 
 
 def program_payload(files: StudyFiles, info: ProgramInfo, rows: list[dict]) -> dict:
-    """One program's page: the heads that use it (best or in a mixture), its held-out IoU on every head."""
+    """One program's page: the heads that use it (best or in a mixture), its held-out IoU on every head
+    (``scores``: layer-major, None where not scored)."""
     users = []
     for row in rows:
         if info.name in row["used_programs"] or row["program"] == info.name:
@@ -170,6 +171,11 @@ def program_payload(files: StudyFiles, info: ProgramInfo, rows: list[dict]) -> d
             users.append({"head": row["head"], "best": row["program"] == info.name, "weight": weight,
                           "used_iou": row["used_iou"], "iou_heldout": files.scores.get(info.name, {}).get(row["head"])})
     notes = [] if info.source_html else ["the program's source is not on disk (the compiled library is missing)"]
+    alone = files.scores.get(info.name, {})
+    scores = [_round(alone.get(f"{layer}.{head}")) for layer in range(files.n_layers) for head in range(files.n_heads)]
     return {"page": "program", "model": files.results.get("model", "?"), "program": asdict(info), "users": users,
-            "scores": files.scores.get(info.name, {}), "n_layers": files.n_layers, "n_heads": files.n_heads,
-            "notes": notes}
+            "scores": scores, "n_layers": files.n_layers, "n_heads": files.n_heads, "notes": notes}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)

@@ -416,9 +416,10 @@
   function renderProgram() {
     var p = data.program, cells = {}, users = {};
     data.users.forEach(function (u) { users[u.head] = u; });
-    Object.keys(data.scores).forEach(function (head) {
-      cells[head] = { value: data.scores[head], outline: !!users[head], title: "this program alone, held-out IoU " + fmt(data.scores[head]) +
-                      (users[head] ? (users[head].best ? " (best program)" : "") + (users[head].weight ? ", weight " + fmt(users[head].weight, 2) + " in what replaces it" : "") : "") };
+    data.scores.forEach(function (value, k) {
+      var head = Math.floor(k / data.n_heads) + "." + (k % data.n_heads), user = users[head];
+      cells[head] = { value: value, outline: !!user, title: "this program alone, held-out IoU " + fmt(value) +
+                      (user ? (user.best ? " (best program)" : "") + (user.weight ? ", weight " + fmt(user.weight, 2) + " in what replaces it" : "") : "") };
     });
     append(app, [
       nav(),
