@@ -16,6 +16,7 @@ from attnc.cli import main
 from attnc.explore import ExploreError, build_explorer
 from attnc.explore.attention_views import decode_matrix
 from attnc.explore.highlight import highlight_python
+from attnc.runtime.library import load_library
 from attnc.runtime.store import AttentionStore
 from attnc.study.iou import iou_reference
 from explore_study import synthetic_study
@@ -70,14 +71,17 @@ def test_head_page_data_matches_the_store(smollm_shaped):
     windows, view = data["windows"], data["view"]
     assert len(windows) == 3 == len(view["neural"]) == len(view["program"]) == len(view["iou"])
     store = AttentionStore.open(next((out / "cache").glob("extract-*/store")))
+    library = load_library(next((out / "cache").glob("compile-*/lib")), vocab=vocab)
     held = set(store.meta["windows"]["heldout_indices"])
     for k, shown in enumerate(windows):
         assert shown["window"] in held and len(shown["labels"]) == data["tokens"] == 64 and shown["n_tokens"] == 128
-        neural = store.get(shown["window"])[store.head_position(4, 2)]
+        neural = store.get(shown["window"])[store.head_position(4, 2)].astype(np.float64)
         np.testing.assert_allclose(decode_matrix(view["neural"][k], 64), neural[:64, :64], atol=0.5 / 255 + 1e-3)
-        program = decode_matrix(view["program"][k], 64)
-        np.testing.assert_allclose(program.sum(axis=1), 1.0, atol=64 / 255)
-        assert 0 < view["iou"][k] <= 1
+        ids = store.ids()[list(store.window_indices).index(shown["window"])]
+        got = library.matrices(data["row"]["used_programs"], ids[None])
+        program = sum(w * got[n][0] for n, w in zip(data["row"]["used_programs"], data["row"]["used_weights"]))
+        np.testing.assert_allclose(decode_matrix(view["program"][k], 64), program[:64, :64], atol=0.5 / 255 + 1e-9)
+        assert view["iou"][k] == pytest.approx(iou_reference(neural, program), abs=1e-4)  # on the whole window
     ids = store.ids()[list(store.window_indices).index(windows[0]["window"])]
     assert windows[0]["labels"][1].replace("␣", "Ġ") == vocab.tokens[int(ids[1])].replace("\n", "\\n")
     assert set(view["stats"]) == {"neural", "program"} and 0 <= view["stats"]["neural"]["first"] <= 1

@@ -7,7 +7,6 @@ Skips, saying why, without chromium (`apt-get install chromium`, or `make setup`
 """
 
 import shutil
-from pathlib import Path
 
 import pytest
 

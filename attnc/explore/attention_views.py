@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import asdict, dataclass, field
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
@@ -19,11 +19,14 @@ from attnc.authoring.show import token_label
 from attnc.compiler import LibraryError
 from attnc.dsl import ProgramRuntimeError
 from attnc.runtime.heads import parse_head
-from attnc.runtime.store import AttentionStore
+from attnc.runtime.store import AttentionStore, StoreError
 from attnc.study.iou import iou_reference
 from attnc.study.mixture_run import store_heldout
 from attnc.synth.summary import head_statistics
 from attnc.window import Vocab
+
+if TYPE_CHECKING:
+    from attnc.runtime.library import Library
 
 #: Held-out windows shown per head, and tokens shown per window.
 DEFAULT_WINDOWS = 3
@@ -108,15 +111,15 @@ def heldout_sample(store: AttentionStore, count: int) -> list[int]:
 
 
 def attention_views(store: AttentionStore, used: Mapping[str, tuple[list[str], list[float]]], *,
-                    library=None, vocab: Vocab | None = None, count: int = DEFAULT_WINDOWS,
+                    library: Library | None = None, vocab: Vocab | None = None, count: int = DEFAULT_WINDOWS,
                     tokens: int = DEFAULT_TOKENS) -> AttentionViews:
     """Neural and program attention of every head in `used` on `count` held-out windows.
 
     Args:
         store: the study's attention store.
         used: head -> (program names, weights) that replace it (a mixture or one program).
-        library: the compiled library (`attnc.runtime.library.Library`); None: neural only.
-        vocab: the tokenizer's tables (labels and program matrices); None: ids as labels, neural only.
+        library: the compiled library, its vocab set; None: neural only.
+        vocab: the tokenizer's tables (token labels); None: ids as labels, and neural only.
         count: windows shown; tokens: tokens shown per window.
     """
     problems: list[str] = []
@@ -135,7 +138,6 @@ def attention_views(store: AttentionStore, used: Mapping[str, tuple[list[str], l
         problems.append("program matrices need the compiled library and the model's tokenizer: "
                         + ("the library is not on disk" if library is None else "the tokenizer could not be loaded"))
     else:
-        library.vocab = library.vocab or vocab
         for name in sorted({n for names, _ in used.values() for n in names}):
             try:
                 matrices[name] = library.matrices([name], ids)[name]
@@ -143,7 +145,12 @@ def attention_views(store: AttentionStore, used: Mapping[str, tuple[list[str], l
                 problems.append(f"program {name}: {error}")
     heads: dict[str, HeadView] = {}
     for head, (names, weights) in used.items():
-        neural = attn[:, store.head_position(*parse_head(head))].astype(np.float64)
+        try:
+            position = store.head_position(*parse_head(head))
+        except StoreError as error:
+            problems.append(str(error))
+            continue
+        neural = attn[:, position].astype(np.float64)
         view = HeadView(neural=[encode_matrix(m, tokens) for m in neural])
         view.stats["neural"] = _statistics(token_strings, neural)
         if all(n in matrices for n in names):

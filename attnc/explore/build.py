@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from attnc.explore.attention_views import DEFAULT_TOKENS, DEFAULT_WINDOWS, AttentionViews, attention_views
 from attnc.explore.highlight import highlight_python
@@ -19,6 +20,10 @@ from attnc.explore.pages import copy_assets, head_file, program_file, write_page
 from attnc.explore.payload import ProgramInfo, head_payload, head_rows, index_payload, program_payload, used_programs
 from attnc.explore.study_files import ExploreError, StudyFiles, open_study
 from attnc.window import Vocab
+
+if TYPE_CHECKING:
+    from attnc.runtime.library import Library
+    from attnc.runtime.store import AttentionStore
 
 __all__ = ["ExploreError", "ExplorerSite", "build_explorer"]
 
@@ -50,15 +55,16 @@ class ExplorerSite:
 class StudyInputs:
     """The study's heavy inputs, each None when it could not be opened (the reason in `problems`)."""
 
-    library: object | None
-    store: object | None
+    library: Library | None
+    store: AttentionStore | None
     vocab: Vocab | None
     problems: list[str] = field(default_factory=list)
 
 
-def load_inputs(files: StudyFiles, *, vocab: Vocab | None = None, library=None, store=None,
-                model: str | None = None) -> StudyInputs:
-    """Open the library and the attention store, and the tokenizer of `model` (default: the study's model)."""
+def load_inputs(files: StudyFiles, *, vocab: Vocab | None = None, library: Library | None = None,
+                store: AttentionStore | None = None, model: str | None = None) -> StudyInputs:
+    """Open the attention store and, when it is there (else nothing is drawn from them), the tokenizer of
+    `model` (default: the study's model) and the compiled library."""
     from attnc.compiler import LibraryError
     from attnc.runtime.library import load_library
     from attnc.runtime.models import ModelLoadError, ModelNotFoundError, load_model
@@ -77,7 +83,7 @@ def load_inputs(files: StudyFiles, *, vocab: Vocab | None = None, library=None, 
         except (ModelNotFoundError, ModelLoadError, OSError, ValueError) as error:
             problems.append(f"the study's model {model!r} could not be loaded for its tokenizer ({error}); "
                             "tokens are shown as ids")
-    if library is None and files.library_dir is not None:
+    if library is None and store is not None and files.library_dir is not None:
         try:
             library = load_library(files.library_dir, vocab=vocab)
         except LibraryError as error:
@@ -122,8 +128,9 @@ def entry_docstring(source: str, name: str) -> str:
 
 
 def build_explorer(out: str | Path, dest: str | Path | None = None, *, cache: str | Path | None = None,
-                   model: str | None = None, vocab: Vocab | None = None, library=None, store=None,
-                   windows: int = DEFAULT_WINDOWS, tokens: int = DEFAULT_TOKENS) -> ExplorerSite:
+                   model: str | None = None, vocab: Vocab | None = None, library: Library | None = None,
+                   store: AttentionStore | None = None, windows: int = DEFAULT_WINDOWS,
+                   tokens: int = DEFAULT_TOKENS) -> ExplorerSite:
     """Write the explorer of the study in `out` into `dest` (default ``out/explorer``).
 
     Args:
