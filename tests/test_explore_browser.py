@@ -86,6 +86,9 @@ def test_head_page_hover_moves_the_row(site, browser, tmp_path):
     assert outlines.nth(1).get_attribute("y") != first_y[1], "the program's row follows the neural one"
     assert page.locator(".text span.t.query").count() == 2  # the query token, in both text rows
     assert "query 20" in page.inner_text("#readout")
+    assert page.locator("svg.heatmap[data-title='program'] text.k.attended").count() >= 1
+    page.keyboard.press("ArrowUp")
+    assert page.evaluate("document.body.dataset.row") == "19"
     page.click("#window-buttons button >> nth=2")
     assert page.locator("#window-buttons button.active").inner_text().startswith(
         "window " + str(site_window(page, 2)))

@@ -300,11 +300,17 @@
       var box = node.getBoundingClientRect(), y = event.clientY - box.top - top, x = event.clientX - box.left;
       if (y >= 0 && y < size && x >= 0) onRow(Math.floor(y / cell));
     });
+    var rowLabels = node.querySelectorAll("text.q"), keyLabels = node.querySelectorAll("text.k");
     node.setRow = function (i) {
       outline.setAttribute("y", top + i * cell);
       outline.setAttribute("visibility", "visible");
-      Array.prototype.forEach.call(node.querySelectorAll("text.q"), function (t) {
-        t.classList.toggle("active", Number(t.dataset.q) === i);
+      var max = 0;
+      for (var j = 0; j <= i; j++) max = Math.max(max, matrix[i * n + j]);
+      Array.prototype.forEach.call(rowLabels, function (t, q) { t.classList.toggle("active", q === i); });
+      Array.prototype.forEach.call(keyLabels, function (t, k) {  // the keys row i attends to, by weight
+        var w = k <= i && max > 0 ? matrix[i * n + k] / max : 0;
+        t.classList.toggle("attended", w > 0.1);
+        t.style.fillOpacity = w > 0.1 ? (0.35 + 0.65 * w).toFixed(2) : "";
       });
     };
     return node;
@@ -331,7 +337,7 @@
     var n = labels.length, keys = [];
     for (var j = 0; j <= i; j++) keys.push([matrix[i * n + j], j]);
     keys.sort(function (a, b) { return b[0] - a[0]; });
-    return keys.slice(0, 3).filter(function (k) { return k[0] > 0; }).map(function (k) {
+    return keys.slice(0, 3).filter(function (k) { return k[0] >= 0.01; }).map(function (k) {
       return k[1] + " '" + labels[k[1]] + "' " + fmt(k[0], 2);
     }).join(", ");
   }
@@ -385,6 +391,8 @@
         var readout = el("p", { class: "readout", id: "readout", text: "Hover a query token (a row, or a token in the text) to see where it attends." });
         var maps = [], texts = [];
         function setRow(i) {
+          i = Math.max(0, Math.min(n - 1, i));
+          currentRow = { row: i, set: setRow };
           maps.forEach(function (m) { m.setRow(i); });
           texts[0].setRow(i, neural);
           if (program) texts[1].setRow(i, program);
@@ -406,7 +414,15 @@
         ].concat(texts));
         setRow(Math.min(n - 1, Math.floor(n / 2)));
       };
-      append(app, [el("h2", { text: "Neural vs program attention on held-out windows" }), buttons, box]);
+      var currentRow = null;  // the shown window's query row and its setter (arrow keys move it)
+      document.addEventListener("keydown", function (event) {
+        if (!currentRow || (event.key !== "ArrowUp" && event.key !== "ArrowDown")) return;
+        event.preventDefault();
+        currentRow.set(currentRow.row + (event.key === "ArrowUp" ? -1 : 1));
+      });
+      append(app, [el("h2", { text: "Neural vs program attention on held-out windows" }),
+                   el("p", { class: "dim", text: "Hover a row or a token to pick the query; arrow keys up and down move it." }),
+                   buttons, box]);
       if (data.windows.length) showWindow(0);
     }
     append(app, [el("h2", { text: "Program" + (data.programs.length > 1 ? "s of the mixture" : "") })].concat(data.programs.map(programSource)));
