@@ -39,9 +39,14 @@ def _float(text) -> float | None:
         return None
 
 
+def _uses_mixtures(files: StudyFiles) -> bool:
+    """Whether the study replaced heads by their mixtures (`attnc study --use`), else by their best program."""
+    return files.results.get("replacement_uses", "mixture") == "mixture"
+
+
 def used_programs(files: StudyFiles) -> dict[str, tuple[list[str], list[float]]]:
     """head -> (programs, weights) that replace it in the sweep (its mixture when the study used mixtures)."""
-    use_mixture = files.results.get("replacement_uses", "mixture") == "mixture"
+    use_mixture = _uses_mixtures(files)
     used = {}
     for row in files.heads:
         fit = files.fits.get(row["head"])
@@ -61,7 +66,7 @@ def head_rows(files: StudyFiles) -> list[dict]:
     criterion = files.results.get("order", "")
     values = (files.order or {}).get("values") or {}
     used = used_programs(files)
-    use_mixture = files.results.get("replacement_uses", "mixture") == "mixture"
+    use_mixture = _uses_mixtures(files)
     rows = []
     for row in files.heads:
         layer, index = parse_head(row["head"])

@@ -182,9 +182,12 @@ class AttentionStore:
         """Some rows of one shard, read from the memory-mapped file (a shard can be GBs; a few rows are not)."""
         from safetensors import safe_open
 
+        out = {}
         with safe_open(str(shard_path(self.directory, index)), framework="numpy") as shard:
-            return {name: np.stack([shard.get_slice(name)[int(r):int(r) + 1][0] for r in rows])
-                    if len(rows) else shard.get_tensor(name)[:0] for name in ("attn", "window_index", "ids")}
+            for name in ("attn", "window_index", "ids"):
+                tensor = shard.get_slice(name)
+                out[name] = np.concatenate([tensor[int(r):int(r) + 1] for r in rows])
+        return out
 
     def _locate(self, window_indices: Sequence[int]) -> dict[int, list[tuple[int, int]]]:
         """shard -> [(row in shard, position in request)] for the requested window indices."""
