@@ -59,7 +59,7 @@ def test_study_writes_the_report(workdir, capsys):
     out = workdir / "out"
     assert json.loads((out / "results.json").read_text())["sweep"] == results["sweep"]
     for name in ("report.md", "heads.csv", "sweep.csv", "scores.csv", "qa.csv", "iou_heatmap.png",
-                 "ppl_vs_fraction.png"):
+                 "ppl_vs_fraction.png", "explorer/index.html", "explorer/heads/1.3.html"):
         assert (out / name).stat().st_size > 0, name
     assert len(list(out.glob("head_*.png"))) == 3
     assert results["n_heads"] == 8 and results["n_programs"] == 8  # 4 given + the 4 content-free baselines

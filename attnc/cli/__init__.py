@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "attnc.cli.synth_cmd",
     "attnc.cli.bench_cmd",
     "attnc.cli.study_cmd",
+    "attnc.cli.explore_cmd",
     "attnc.cli.demo_cmd",
 )
 

@@ -64,4 +64,5 @@ def handle(args: argparse.Namespace) -> int:
     print()
     print(headline_table(study.results))
     print(f"report: {study.out / 'report.md'} (plots, CSVs and results.json beside it)")
+    print(f"explorer: {study.out / 'explorer' / 'index.html'} (open it in a browser)")
     return 0

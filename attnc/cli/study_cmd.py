@@ -139,4 +139,5 @@ def handle(args: argparse.Namespace) -> int:
     else:
         print(headline_table(study.results))
         print(f"report: {study.out / 'report.md'}")
+        print(f"explorer: {study.out / 'explorer' / 'index.html'}")
     return 0

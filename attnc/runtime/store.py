@@ -178,6 +178,17 @@ class AttentionStore:
 
         return load_file(shard_path(self.directory, index))
 
+    def _load_rows(self, index: int, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Some rows of one shard, read from the memory-mapped file (a shard can be GBs; a few rows are not)."""
+        from safetensors import safe_open
+
+        out = {}
+        with safe_open(str(shard_path(self.directory, index)), framework="numpy") as shard:
+            for name in ("attn", "window_index", "ids"):
+                tensor = shard.get_slice(name)
+                out[name] = np.concatenate([tensor[int(r):int(r) + 1] for r in rows])
+        return out
+
     def _locate(self, window_indices: Sequence[int]) -> dict[int, list[tuple[int, int]]]:
         """shard -> [(row in shard, position in request)] for the requested window indices."""
         row_of = {int(w): row for row, w in enumerate(self.window_indices)}
@@ -213,11 +224,12 @@ class AttentionStore:
                 for index, rows in sorted(self._locate(window_indices).items())
             ]
         for index, take in plan:
-            shard = self._load_shard(index)
             if take is None:
+                shard = self._load_shard(index)
                 yield shard["window_index"], shard["ids"], shard["attn"].astype(np.float32)
             else:
-                yield shard["window_index"][take], shard["ids"][take], shard["attn"][take].astype(np.float32)
+                shard = self._load_rows(index, take)
+                yield shard["window_index"], shard["ids"], shard["attn"].astype(np.float32)
 
     def get(self, window_index: int) -> np.ndarray:
         """Attention of one window: float32 [H, n, n]."""

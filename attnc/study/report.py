@@ -137,7 +137,7 @@ def _faithfulness(ctx: StudyContext) -> dict:
 
 
 def write_report(ctx: StudyContext, results: dict, out: Path) -> None:
-    """Write results.json, heads.csv, sweep.csv, scores.csv, the PNG plots and report.md into `out`."""
+    """Write results.json, heads.csv, sweep.csv, scores.csv, the PNG plots, report.md and explorer/ into `out`."""
     out.mkdir(parents=True, exist_ok=True)
     _write_heads_csv(ctx, out / "heads.csv")
     _write_rows(out / "sweep.csv", results["sweep"])
@@ -149,6 +149,9 @@ def write_report(ctx: StudyContext, results: dict, out: Path) -> None:
     results["plots"] = [p.name for p in plots]
     write_json_atomic(out / "results.json", results)
     (out / "report.md").write_text(render_markdown(results), encoding="utf-8")
+    from attnc.explore import build_explorer
+
+    build_explorer(out, cache=ctx.config.cache, vocab=ctx.loaded.vocab, library=ctx.library, store=ctx.store)
 
 
 def _write_rows(path: Path, rows: list[dict]) -> None:
@@ -307,7 +310,7 @@ def render_markdown(results: dict) -> str:
         lines += [f"- `{name}` (score): {message}" for name, message in failures["score"].items()]
     lines += ["", "Plots: " + ", ".join(f"[{p}]({p})" for p in results.get("plots", [])),
               "", "Files: results.json, heads.csv (per head: program, mixture, IoUs, replacement rank), "
-              "sweep.csv, scores.csv (program x head IoU), qa.csv.", ""]
+              "sweep.csv, scores.csv (program x head IoU), qa.csv; explorer/index.html (browse heads and programs).", ""]
     return "\n".join(lines)
 
 
