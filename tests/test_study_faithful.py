@@ -164,7 +164,7 @@ def test_tuning_bad_input_and_nan(llama, ids):
     with pytest.raises(TuneError, match="not being tuned"):
         tune_mixtures(llama, source, start, ids, candidates={(0, 0): ["prev"]})
     result = tune_mixtures(llama, source, start, ids, steps=4, lr=float("inf"))  # the first step sends the weights to inf
-    assert result.stopped and "kept" in result.stopped
+    assert result.stopped and "kept" in result.stopped and "1.1" in result.stopped  # names the head
     assert dict(result.mixtures[(1, 1)]) == pytest.approx({"oracle": 0.5, "first": 0.5})
     single = tune_mixtures(llama, source, ReplacementMap({"1.1": (("prev", 1.0),)}), ids, steps=2)
     assert single.untunable == ["1.1"] and single.mixtures[(1, 1)] == (("prev", 1.0),)

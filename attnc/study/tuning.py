@@ -182,7 +182,10 @@ def tune_mixtures(
                 optimizer.zero_grad(set_to_none=True)
                 loss = _kl(gated.logits(ids[rows], payload(rows, theta), grad=True), stock[b]) / (len(rows) * (ids.shape[1] - 1))
                 if not torch.isfinite(loss):
-                    stopped = f"step {step}: loss is {float(loss)}; kept the last weights with a finite loss"
+                    bad = [head_name(*key) for key, t in zip(heads, theta) if not torch.isfinite(t).all()]
+                    stopped = (f"step {step}: loss is {float(loss)}"
+                               + (f" (non-finite weights for head(s) {', '.join(bad)})" if bad else "")
+                               + "; kept the last weights with a finite loss")
                     break
                 loss.backward()
                 bad = [head_name(*key) for key, t in zip(heads, theta)
