@@ -12,16 +12,21 @@ without bound, or run forever.
 from __future__ import annotations
 
 import builtins
+import collections
 import itertools
 import math
 import operator
 from typing import Any, Callable
 
 import numpy as np
+import regex
 
 from attnc.dsl import allowlist, limits
 from attnc.dsl.errors import GuardError
-from attnc.dsl.tokenizer_adapter import Encoding, TokenizerAdapter
+from attnc.dsl.regex_support import Pattern, RegexClock, RestrictedRe
+from attnc.dsl.tokenizer_adapter import CharSpan, Encoding, TokenizerAdapter
+
+_MATCH_TYPE = type(regex.compile("").match(""))
 
 #: Names the instrumented code uses; they start with `__`, which programs may never write.
 GUARD_PREFIX = "__attnc_"
@@ -144,6 +149,8 @@ class Sandbox:
         self.loops_left = limits.loop_budget(n)
         self.work_left = limits.work_budget(n)
         self.max_elements = limits.max_elements(n)
+        self.regex_clock = RegexClock()
+        self.active_calls: set[str] = set()
 
     # -- budgets --------------------------------------------------------------
     def charge(self, elements: int, what: str = "operation") -> None:
@@ -162,6 +169,30 @@ class Sandbox:
                 raise GuardError(f"stopped by loop bound: more than {limits.loop_budget(self.n)} loop iterations "
                                  f"on a window of {self.n} tokens")
             yield item
+
+    def loop_test(self, value):
+        """A `while` condition: each test is one iteration of the loop budget."""
+        self.loops_left -= 1
+        if self.loops_left < 0:
+            raise GuardError(f"stopped by loop bound: more than {limits.loop_budget(self.n)} loop iterations "
+                             f"on a window of {self.n} tokens")
+        return value
+
+    def enter(self, key: str) -> None:
+        if key in self.active_calls:
+            raise GuardError(f"recursive call of `{key.split(':')[0]}` refused")
+        if len(self.active_calls) >= limits.MAX_CALL_DEPTH:
+            raise GuardError(f"more than {limits.MAX_CALL_DEPTH} nested function calls")
+        self.active_calls.add(key)
+
+    def leave(self, key: str) -> None:
+        self.active_calls.discard(key)
+
+    @staticmethod
+    def reraise(exc: BaseException) -> None:
+        """First statement of every except handler: a guard's stop is never caught."""
+        if isinstance(exc, GuardError) or not isinstance(exc, Exception):
+            raise exc
 
     def bounded(self, iterable, what: str) -> list:
         """Materialise an iterable, refusing more than max_elements items."""
@@ -183,10 +214,15 @@ class Sandbox:
             if name in allowlist.STR_METHODS:
                 self.charge(len(obj), f"str.{name}")
                 return self._str_method(obj, name)
+        elif isinstance(obj, CharSpan):
+            if name in allowlist.CHAR_SPAN_ATTRIBUTES:
+                return getattr(obj, name)
         elif isinstance(obj, (list, tuple, set, frozenset, dict)):
             allowed = {list: allowlist.LIST_METHODS, tuple: allowlist.TUPLE_METHODS, set: allowlist.SET_METHODS,
-                       frozenset: allowlist.SET_METHODS, dict: allowlist.DICT_METHODS}[type(obj)] \
-                if type(obj) in (list, tuple, set, frozenset, dict) else frozenset()
+                       frozenset: allowlist.SET_METHODS, dict: allowlist.DICT_METHODS,
+                       collections.defaultdict: allowlist.DICT_METHODS,
+                       collections.Counter: allowlist.DICT_METHODS | allowlist.COUNTER_METHODS}.get(type(obj),
+                                                                                                 frozenset())
             if name in allowed:
                 self.charge(1 if name in _CONSTANT_TIME_METHODS else len(obj), f".{name}")
                 method = getattr(obj, name)
@@ -196,6 +232,8 @@ class Sandbox:
                     return self._growing(obj, method, name)
                 return method
         elif isinstance(obj, (np.ndarray, np.generic)):
+            if name in allowlist.TENSOR_IDENTITY_METHODS:
+                return lambda: obj
             if name in allowlist.ARRAY_ATTRIBUTES:
                 self.charge(1 if name in _CONSTANT_TIME_METHODS else int(np.size(obj)), f"array.{name}")
                 value = getattr(obj, name)
@@ -207,6 +245,15 @@ class Sandbox:
                 return getattr(obj, name)
         elif isinstance(obj, Encoding):
             if name in allowlist.ENCODING_ATTRIBUTES:
+                return getattr(obj, name)
+        elif isinstance(obj, RestrictedRe):
+            if name in allowlist.RE_FUNCTIONS | allowlist.RE_OTHER_FUNCTIONS | allowlist.RE_FLAGS:
+                return obj.member(name)
+        elif isinstance(obj, Pattern):
+            if name in allowlist.PATTERN_METHODS:
+                return getattr(obj, name)
+        elif isinstance(obj, _MATCH_TYPE):
+            if name in allowlist.MATCH_METHODS:
                 return getattr(obj, name)
         raise GuardError(f"attribute `.{name}` is not available on {type(obj).__name__} values")
 
@@ -328,7 +375,9 @@ class Sandbox:
             if isinstance(index, slice):
                 self.charge(len(obj), "slice")
             return obj[index]
-        if isinstance(obj, (dict, Encoding)):
+        if isinstance(obj, collections.defaultdict) and index not in obj and len(obj) >= self.max_elements:
+            raise GuardError(f"dict would grow past {self.max_elements} entries")
+        if isinstance(obj, (dict, Encoding, _MATCH_TYPE)):
             return obj[index]
         raise GuardError(f"{type(obj).__name__} values cannot be indexed")
 
@@ -403,7 +452,29 @@ class Sandbox:
                 raise GuardError("int() of a string longer than 100 characters")
             return builtins.int(value)
 
+        def defaultdict_(default_factory=None, *mapping):
+            if default_factory is not None and not callable(default_factory):
+                raise GuardError("defaultdict() needs a function or a type such as int or list")
+            if len(mapping) > 1:
+                raise GuardError("defaultdict() takes a factory and at most one mapping")
+            items = sandbox.bounded(mapping[0].items() if mapping and isinstance(mapping[0], dict) else
+                                    (mapping[0] if mapping else ()), "defaultdict()")
+            return collections.defaultdict(default_factory, items)
+
+        def counter_(iterable=()):
+            if isinstance(iterable, dict):
+                sandbox.charge(len(iterable), "Counter()")
+                return collections.Counter(iterable)
+            return collections.Counter(sandbox.bounded(iterable, "Counter()"))
+
+        def next_(iterator, *default):
+            if len(default) > 1:
+                raise GuardError("next() takes an iterator and at most one default")
+            return builtins.next(iterator, *default)
+
+        exceptions = {name: getattr(builtins, name) for name in allowlist.EXCEPTION_NAMES}
         return {
+            **exceptions, "defaultdict": defaultdict_, "Counter": counter_, "next": next_,
             "len": builtins.len, "range": range_, "enumerate": builtins.enumerate, "zip": builtins.zip,
             "reversed": builtins.reversed, "abs": builtins.abs, "round": builtins.round, "bool": builtins.bool,
             "float": builtins.float, "int": int_, "str": str_,
@@ -483,7 +554,12 @@ class Sandbox:
         space: dict[str, Any] = {"__builtins__": {"__import__": _numpy_internal_import}}
         space.update(self._builtins())
         space["np"] = self._numpy()
+        space["re"] = RestrictedRe(self)
         space.update({
+            GUARD_PREFIX + "loop": self.loop_test,
+            GUARD_PREFIX + "enter": self.enter,
+            GUARD_PREFIX + "leave": self.leave,
+            GUARD_PREFIX + "reraise": self.reraise,
             GUARD_PREFIX + "attr": self.attr,
             GUARD_PREFIX + "iter": self.counted,
             GUARD_PREFIX + "binop": self.binop,
