@@ -5,7 +5,7 @@ def same_word_pieces(sentence: str, tokenizer) -> tuple[str, np.ndarray]:
     """Tokens attend to earlier pieces of the same word, else to themselves."""
     enc = tokenizer(sentence, return_tensors="pt")
     tokens = enc.tokens()
-    words = enc.words()
+    words = enc.word_ids()
     n = len(tokens)
     out = np.zeros((n, n))
     for i in range(n):
