@@ -27,6 +27,13 @@ from attnc.dsl.regex_support import Pattern, RegexClock, RestrictedRe
 from attnc.dsl.tokenizer_adapter import CharSpan, Encoding, TokenizerAdapter
 
 _MATCH_TYPE = type(regex.compile("").match(""))
+#: Types whose allow-listed members are read as they are (no charge, no wrapping).
+#: CharSpan is a tuple subclass, so this is checked before the container rules.
+_PLAIN_MEMBERS = (
+    (TokenizerAdapter, allowlist.TOKENIZER_ATTRIBUTES), (Encoding, allowlist.ENCODING_ATTRIBUTES),
+    (CharSpan, allowlist.CHAR_SPAN_ATTRIBUTES), (Pattern, allowlist.PATTERN_METHODS),
+    (_MATCH_TYPE, allowlist.MATCH_METHODS),
+)
 
 #: Names the instrumented code uses; they start with `__`, which programs may never write.
 GUARD_PREFIX = "__attnc_"
@@ -204,6 +211,11 @@ class Sandbox:
 
     # -- guards called by instrumented code ------------------------------------
     def attr(self, obj: Any, name: str) -> Any:
+        for kind, members in _PLAIN_MEMBERS:
+            if isinstance(obj, kind):
+                if name in members:
+                    return getattr(obj, name)
+                raise GuardError(f"attribute `.{name}` is not available on {type(obj).__name__} values")
         if isinstance(obj, RestrictedNumpy):
             if name in allowlist.NUMPY_FUNCTIONS or name in allowlist.NUMPY_CONSTANTS:
                 return obj.member(name)
@@ -214,9 +226,6 @@ class Sandbox:
             if name in allowlist.STR_METHODS:
                 self.charge(len(obj), f"str.{name}")
                 return self._str_method(obj, name)
-        elif isinstance(obj, CharSpan):
-            if name in allowlist.CHAR_SPAN_ATTRIBUTES:
-                return getattr(obj, name)
         elif isinstance(obj, (list, tuple, set, frozenset, dict)):
             allowed = {list: allowlist.LIST_METHODS, tuple: allowlist.TUPLE_METHODS, set: allowlist.SET_METHODS,
                        frozenset: allowlist.SET_METHODS, dict: allowlist.DICT_METHODS,
@@ -240,21 +249,9 @@ class Sandbox:
                 if name == "astype":
                     return lambda dtype, **kw: value(self._dtype(dtype))
                 return value
-        elif isinstance(obj, TokenizerAdapter):
-            if name in allowlist.TOKENIZER_ATTRIBUTES:
-                return getattr(obj, name)
-        elif isinstance(obj, Encoding):
-            if name in allowlist.ENCODING_ATTRIBUTES:
-                return getattr(obj, name)
         elif isinstance(obj, RestrictedRe):
             if name in allowlist.RE_FUNCTIONS | allowlist.RE_OTHER_FUNCTIONS | allowlist.RE_FLAGS:
                 return obj.member(name)
-        elif isinstance(obj, Pattern):
-            if name in allowlist.PATTERN_METHODS:
-                return getattr(obj, name)
-        elif isinstance(obj, _MATCH_TYPE):
-            if name in allowlist.MATCH_METHODS:
-                return getattr(obj, name)
         raise GuardError(f"attribute `.{name}` is not available on {type(obj).__name__} values")
 
     def _str_method(self, text: str, name: str):
