@@ -42,6 +42,8 @@ def interpreter_only_constructs(program: CheckedProgram) -> list[str]:
             reasons[f"nested function `{node.name}`"] = None
         elif isinstance(node, ast.Name) and node.id == "re":
             reasons["regular expressions (`re`)"] = None
+        elif isinstance(node, ast.Name) and node.id == "spacy":
+            reasons["spaCy"] = None
         elif isinstance(node, ast.Name) and node.id in ("defaultdict", "Counter", "next"):
             reasons[f"`{node.id}`"] = None
         elif isinstance(node, ast.keyword) and node.arg in ("where", "out"):

@@ -104,13 +104,19 @@ ENCODING_ATTRIBUTES = frozenset({"input_ids", "attention_mask", "word_ids", "wor
                                  "token_to_chars", "token_to_word", "keys"})
 #: A `CharSpan` (what `token_to_chars` returns).
 CHAR_SPAN_ATTRIBUTES = frozenset({"start", "end"})
+#: spaCy views (attnc/dsl/spacy_support.py, the `attnc[spacy]` extra): token, doc, span members.
+SPACY_TOKEN_ATTRIBUTES = frozenset({"text", "i", "idx", "pos_", "tag_", "dep_", "head", "children", "lemma_",
+                                    "is_stop", "is_punct", "is_alpha", "ent_type_", "like_num"})
+SPACY_DOC_ATTRIBUTES = frozenset({"text", "sents", "noun_chunks", "ents"})
+SPACY_SPAN_ATTRIBUTES = frozenset({"start", "end", "text"})
 #: What `w` offers in the native form.
 WINDOW_ATTRIBUTES = frozenset({"n", "tok", "text", *FEATURE_NAMES})
 
 #: Every attribute name a program may write after a dot (other than `np.`).
 ALL_ATTRIBUTES = (STR_METHODS | LIST_METHODS | TUPLE_METHODS | SET_METHODS | DICT_METHODS | ARRAY_ATTRIBUTES
                   | TENSOR_IDENTITY_METHODS | TOKENIZER_ATTRIBUTES | ENCODING_ATTRIBUTES | CHAR_SPAN_ATTRIBUTES
-                  | WINDOW_ATTRIBUTES | COUNTER_METHODS | PATTERN_METHODS | MATCH_METHODS)
+                  | WINDOW_ATTRIBUTES | COUNTER_METHODS | PATTERN_METHODS | MATCH_METHODS
+                  | SPACY_TOKEN_ATTRIBUTES | SPACY_DOC_ATTRIBUTES | SPACY_SPAN_ATTRIBUTES)
 
 #: Keyword argument names a call may use.
 KEYWORD_ARGUMENTS = frozenset({

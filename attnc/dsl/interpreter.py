@@ -76,7 +76,7 @@ def run_reference(program: CheckedProgram, ids: Sequence[int], vocab: Vocab, *, 
             was stopped by a guard (loop bound, work bound, allocation size).
     """
     window = Window(ids, vocab)
-    sandbox = Sandbox(window.n)
+    sandbox = Sandbox(window.n, window.text)
     namespace = sandbox.namespace()
     try:
         with np.errstate(all="ignore"):  # NaN/inf are reported by the output rule, not as warnings

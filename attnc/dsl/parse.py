@@ -58,7 +58,7 @@ ALLOWED_FROM_IMPORTS = {
     "__future__": frozenset({"annotations"}),
 }
 #: `import <module> [as <alias>]`: module -> the only name it may be bound to.
-ALLOWED_IMPORTS = {"numpy": "np", "re": "re", "typing": "typing"}
+ALLOWED_IMPORTS = {"numpy": "np", "re": "re", "typing": "typing", "spacy": "spacy"}
 
 _TERMINAL_TEXT = {
     "NAME": "a name", "_NEWLINE": "end of line", "_INDENT": "an indented block", "_DEDENT": "end of block",
@@ -412,7 +412,7 @@ class AstBuilder(Transformer):
             spelled = f"import {module}" + (f" as {alias}" if alias else "")
             self._problem(meta, "import", f"`{spelled}` is not allowed",
                           "programs import nothing; accepted declarations: `import numpy as np`, `import re`, "
-                          "`import typing`")
+                          "`import typing`, `import spacy`")
 
     def from_import_line(self, meta, children):
         module, *names = [c for c in children if c is not None]

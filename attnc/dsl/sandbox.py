@@ -24,6 +24,7 @@ import regex
 from attnc.dsl import allowlist, limits
 from attnc.dsl.errors import GuardError
 from attnc.dsl.regex_support import Pattern, RegexClock, RestrictedRe
+from attnc.dsl.spacy_support import DocView, RestrictedSpacy, SpanView, TokenView
 from attnc.dsl.tokenizer_adapter import CharSpan, Encoding, TokenizerAdapter
 
 _MATCH_TYPE = type(regex.compile("").match(""))
@@ -32,7 +33,8 @@ _MATCH_TYPE = type(regex.compile("").match(""))
 _PLAIN_MEMBERS = (
     (TokenizerAdapter, allowlist.TOKENIZER_ATTRIBUTES), (Encoding, allowlist.ENCODING_ATTRIBUTES),
     (CharSpan, allowlist.CHAR_SPAN_ATTRIBUTES), (Pattern, allowlist.PATTERN_METHODS),
-    (_MATCH_TYPE, allowlist.MATCH_METHODS),
+    (_MATCH_TYPE, allowlist.MATCH_METHODS), (TokenView, allowlist.SPACY_TOKEN_ATTRIBUTES),
+    (DocView, allowlist.SPACY_DOC_ATTRIBUTES), (SpanView, allowlist.SPACY_SPAN_ATTRIBUTES),
 )
 
 #: Names the instrumented code uses; they start with `__`, which programs may never write.
@@ -151,8 +153,9 @@ def _text_width(value, budget: int = 1_000_000) -> int:
 class Sandbox:
     """Guards and namespace for one run of a program on a window of n tokens."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, text: str = ""):
         self.n = n
+        self.text = text
         self.loops_left = limits.loop_budget(n)
         self.work_left = limits.work_budget(n)
         self.max_elements = limits.max_elements(n)
@@ -249,6 +252,8 @@ class Sandbox:
                 if name == "astype":
                     return lambda dtype, **kw: value(self._dtype(dtype))
                 return value
+        elif isinstance(obj, RestrictedSpacy):
+            return obj.member(name)
         elif isinstance(obj, RestrictedRe):
             if name in allowlist.RE_FUNCTIONS | allowlist.RE_OTHER_FUNCTIONS | allowlist.RE_FLAGS:
                 return obj.member(name)
@@ -374,7 +379,7 @@ class Sandbox:
             return obj[index]
         if isinstance(obj, collections.defaultdict) and index not in obj and len(obj) >= self.max_elements:
             raise GuardError(f"dict would grow past {self.max_elements} entries")
-        if isinstance(obj, (dict, Encoding, _MATCH_TYPE)):
+        if isinstance(obj, (dict, Encoding, _MATCH_TYPE, DocView, SpanView)):
             return obj[index]
         raise GuardError(f"{type(obj).__name__} values cannot be indexed")
 
@@ -439,7 +444,8 @@ class Sandbox:
         def str_(value=""):
             if hasattr(value, "__len__") and not isinstance(value, (str, np.ndarray)):
                 sandbox.charge(len(value) * max(4, _text_width(value) + 4), "str()")
-            if not isinstance(value, (str, int, float, bool, list, tuple, dict, set, np.ndarray, np.generic)) \
+            if not isinstance(value, (str, int, float, bool, list, tuple, dict, set, np.ndarray, np.generic,
+                                      TokenView, SpanView)) \
                     and value is not None:
                 raise GuardError(f"str() of {type(value).__name__} values is not allowed")
             return builtins.str(value)
@@ -552,6 +558,7 @@ class Sandbox:
         space.update(self._builtins())
         space["np"] = self._numpy()
         space["re"] = RestrictedRe(self)
+        space["spacy"] = RestrictedSpacy(self.text)
         space.update({
             GUARD_PREFIX + "loop": self.loop_test,
             GUARD_PREFIX + "enter": self.enter,

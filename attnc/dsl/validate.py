@@ -16,6 +16,9 @@ from attnc.dsl import allowlist, limits
 from attnc.dsl.errors import Diagnostic
 from attnc.dsl.program import ProgramForm
 
+#: The model `spacy.load` accepts (attnc/dsl/spacy_support.py).
+SPACY_MODEL = "en_core_web_sm"
+
 
 @dataclass(frozen=True)
 class ValidatedModule:
@@ -373,12 +376,13 @@ class _FunctionChecker(ast.NodeVisitor):
                 self.c.problem(node, "except", f"`{node.id}` may only be named in an `except` clause",
                                "programs cannot raise; return a value instead")
                 return
-            if node.id == "re" and declared != "module":
-                self.c.problem(node, "name", "`re` is used without `import re`", "add `import re` at the top")
+            if node.id in ("re", "spacy") and declared != "module":
+                self.c.problem(node, "name", f"`{node.id}` is used without `import {node.id}`",
+                               f"add `import {node.id}` at the top")
                 return
         known = (node.id in self.locals or node.id in self.module_names or node.id in allowlist.BUILTINS
                  or node.id == "np" or self.c.declared.get(node.id) == "collections"
-                 or (node.id == "re" and self.c.declared.get("re") == "module"))
+                 or (node.id in ("re", "spacy") and self.c.declared.get(node.id) == "module"))
         if not self.c.check_identifier(node, node.id, "name", reading=not known):
             return
         if not known:
@@ -393,6 +397,12 @@ class _FunctionChecker(ast.NodeVisitor):
             self.c.problem(node, "dunder" if _is_dunder(attr) else "attribute",
                            f"attribute `.{attr}` starts with `_`",
                            "private and double-underscore attributes are never allowed")
+        elif isinstance(node.value, ast.Name) and node.value.id == "spacy" and "spacy" not in self.locals:
+            if attr != "load" or id(node) not in self.called_attributes:
+                self.c.problem(node, "spacy", f"`spacy.{attr}` is not allowed",
+                               f"the only spaCy call is `spacy.load(\"{SPACY_MODEL}\")`")
+            self.visit(node.value)
+            return
         elif isinstance(node.value, ast.Name) and node.value.id == "re" and "re" not in self.locals:
             if attr in allowlist.RE_FUNCTIONS | allowlist.RE_OTHER_FUNCTIONS:
                 if id(node) not in self.called_attributes:
@@ -438,6 +448,13 @@ class _FunctionChecker(ast.NodeVisitor):
             self.called_attributes.add(id(node.func))
             if node.func.attr in allowlist.RE_FUNCTIONS:
                 self.check_regex_call(node)
+        if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) \
+                and node.func.value.id == "spacy" and "spacy" not in self.locals:
+            self.called_attributes.add(id(node.func))
+            model = node.args[0] if len(node.args) == 1 else None
+            if not (isinstance(model, ast.Constant) and model.value == SPACY_MODEL) or node.keywords:
+                self.c.problem(node, "spacy", f"spacy.load takes the one configured model, \"{SPACY_MODEL}\"",
+                               f"write `nlp = spacy.load(\"{SPACY_MODEL}\")`")
         for keyword in node.keywords:
             if keyword.arg is None or keyword.arg not in allowlist.KEYWORD_ARGUMENTS:
                 self.c.problem(keyword, "keyword", f"keyword argument `{keyword.arg}=` is not allowed",
@@ -513,8 +530,10 @@ def check_signature(c: _Checker, function: ast.FunctionDef) -> None:
 
 
 def _is_regex_compile(node: ast.AST) -> bool:
+    """`re.compile(...)` or `spacy.load(...)`: the calls a module-level constant may hold (checked as calls)."""
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-        and isinstance(node.func.value, ast.Name) and node.func.value.id == "re" and node.func.attr == "compile"
+        and isinstance(node.func.value, ast.Name) and (node.func.value.id, node.func.attr) in (
+            ("re", "compile"), ("spacy", "load"))
 
 
 def _find_cycles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -581,13 +600,14 @@ def validate_module(module: ast.Module, path: str, declared: dict[str, str] | No
             c.check_identifier(target, target.id, "constant")
             if target.id in module_names or target.id == "np" or target.id in allowlist.BUILTINS:
                 c.problem(target, "duplicate", f"`{target.id}` is already defined", "use another name")
-            if _is_regex_compile(stmt.value) and c.declared.get("re") == "module":
+            if _is_regex_compile(stmt.value) and c.declared.get(stmt.value.func.value.id) == "module":
                 _FunctionChecker(c, ast.FunctionDef(name="<module>", args=ast.arguments(
                     posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
                     body=[ast.Expr(value=stmt.value)], decorator_list=[]), {}).run()
             elif not _literal(stmt.value):
-                c.problem(stmt.value, "constant", "module-level values must be literals (or `re.compile(r\"...\")`)",
-                          "compute values inside a function")
+                c.problem(stmt.value, "constant", "module-level values must be literals",
+                          "compute values inside a function; `re.compile(...)` and `spacy.load(...)` are the "
+                          "calls allowed here, after `import re` / `import spacy`")
             constants.append(target.id)
             module_names[target.id] = "constant"
             for node in ast.walk(stmt.value):
