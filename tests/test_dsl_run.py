@@ -182,6 +182,8 @@ def test_guards_do_not_change_results(path):
     ("tokenizer(sentence, return_tensors='pt').input_ids[0]", 14),
     ("tokenizer([sentence], return_tensors='np')['input_ids'][0]", 14),
     ("tokenizer.encode(sentence)", 14),
+    ("tokenizer.encode(sentence, return_tensors='pt')[0]", 14),
+    ("tokenizer(sentence, return_tensors='pt').input_ids.squeeze().numpy()", 14),
 ])
 def test_tokenizer_call_shapes_follow_hugging_face(call, expected_n):
     program = parse_program(

@@ -119,8 +119,11 @@ class TokenizerAdapter:
         self._check_text(text)
         return list(self._window.tok)
 
-    def encode(self, text, **options) -> list[int]:
+    def encode(self, text, return_tensors=None, **options):
+        """The window's ids: a list, or a [1, n] array with `return_tensors` (as transformers does)."""
         self._check_text(text)
+        if return_tensors is not None:
+            return np.asarray(self._window.ids, dtype=np.int64).reshape(1, -1).copy()
         return [int(i) for i in self._window.ids]
 
     def get_vocab(self) -> dict[str, int]:
