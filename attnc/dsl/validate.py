@@ -529,11 +529,19 @@ def check_signature(c: _Checker, function: ast.FunctionDef) -> None:
             c.problem(default, "default", "default values must be literals", "write a number, string or None")
 
 
-def _is_regex_compile(node: ast.AST) -> bool:
+def _is_allowed_module_call(node: ast.AST) -> bool:
     """`re.compile(...)` or `spacy.load(...)`: the calls a module-level constant may hold (checked as calls)."""
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
         and isinstance(node.func.value, ast.Name) and (node.func.value.id, node.func.attr) in (
             ("re", "compile"), ("spacy", "load"))
+
+
+def _check_module_call(c: _Checker, call: ast.Call) -> None:
+    """A module-level `re.compile(...)`/`spacy.load(...)`: the rules of a call in a function with no locals."""
+    holder = ast.FunctionDef(name="<module>", args=ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[],
+                                                                  kw_defaults=[], kwarg=None, defaults=[]),
+                             body=[ast.Expr(value=call)], decorator_list=[])
+    _FunctionChecker(c, holder, {}).run()
 
 
 def _find_cycles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -600,10 +608,8 @@ def validate_module(module: ast.Module, path: str, declared: dict[str, str] | No
             c.check_identifier(target, target.id, "constant")
             if target.id in module_names or target.id == "np" or target.id in allowlist.BUILTINS:
                 c.problem(target, "duplicate", f"`{target.id}` is already defined", "use another name")
-            if _is_regex_compile(stmt.value) and c.declared.get(stmt.value.func.value.id) == "module":
-                _FunctionChecker(c, ast.FunctionDef(name="<module>", args=ast.arguments(
-                    posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
-                    body=[ast.Expr(value=stmt.value)], decorator_list=[]), {}).run()
+            if _is_allowed_module_call(stmt.value) and c.declared.get(stmt.value.func.value.id) == "module":
+                _check_module_call(c, stmt.value)
             elif not _literal(stmt.value):
                 c.problem(stmt.value, "constant", "module-level values must be literals",
                           "compute values inside a function; `re.compile(...)` and `spacy.load(...)` are the "
