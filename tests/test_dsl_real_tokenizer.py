@@ -25,6 +25,7 @@ SENTENCES = [
     "The cat sat on the mat. It was happy!",
     'She said "hello" (quietly) and he laughed?',
     "The dog's bone [1] was buried in 2024, wasn't it?",
+    "<|endoftext|>Tom said: it's   fine...\n\nReally?!",
 ]
 
 
@@ -65,6 +66,8 @@ def test_adapter_values_equal_the_real_tokenizer(tokenizer, vocab):
                                                                    for i in range(len(ids))]
         assert adapter.convert_tokens_to_ids(real.tokens()) == tokenizer.convert_tokens_to_ids(real.tokens())
         assert adapter.batch_decode([[i] for i in ids]) == tokenizer.batch_decode([[i] for i in ids])
+        assert ours.word_ids() == real.word_ids() and ours.words() == real.word_ids()
+        assert [ours.token_to_word(i) for i in range(len(ids))] == [real.token_to_word(i) for i in range(len(ids))]
     for role in ("bos", "eos", "pad", "unk", "cls", "sep", "mask"):
         assert getattr(adapter, f"{role}_token_id") == getattr(tokenizer, f"{role}_token_id")
         assert getattr(adapter, f"{role}_token") == getattr(tokenizer, f"{role}_token")
@@ -72,31 +75,12 @@ def test_adapter_values_equal_the_real_tokenizer(tokenizer, vocab):
     assert adapter.get_vocab() == tokenizer.get_vocab() and len(adapter) == len(tokenizer)
 
 
-#: Programs reading word ids: attnc's word rule (`w.word_id`, one definition for every
-#: backend) puts a contraction's apostrophe and letters ("'s", "n't") in different words,
-#: where the byte-level pre-tokenizer keeps them in one; other sentences agree.
-WORD_ID_PROGRAMS = {"paper_word_ids", "paper_enc_tokens_words"}
-CONTRACTIONS = SENTENCES[2]
-
-
 @pytest.mark.parametrize("path", PAPER_FILES, ids=lambda p: p.stem)
 def test_sandbox_equals_cpython_with_a_real_tokenizer(path, tokenizer, vocab):
     program = load_program(path)
     for sentence in SENTENCES:
-        if path.stem in WORD_ID_PROGRAMS and sentence == CONTRACTIONS:
-            continue
         ids = tokenizer(sentence)["input_ids"]
         ours = run_reference(program, ids, vocab)
         with np.errstate(all="ignore"):
             expected = _cpython_matrix(path, program.name, sentence, tokenizer)
         np.testing.assert_allclose(ours, expected, atol=1e-6, err_msg=f"{path.name} on {sentence!r}")
-
-
-@pytest.mark.xfail(strict=True, reason="known difference: word ids follow attnc's word rule, not the pre-tokenizer")
-def test_word_ids_on_contractions_follow_the_pre_tokenizer(tokenizer, vocab):
-    from attnc.dsl.tokenizer_adapter import TokenizerAdapter
-    from attnc.window import Window
-
-    real = tokenizer(CONTRACTIONS)
-    ours = TokenizerAdapter(Window(real["input_ids"], vocab))(CONTRACTIONS)
-    assert ours.word_ids() == real.word_ids()

@@ -18,7 +18,7 @@ from attnc.dsl.program import CheckedProgram
 
 #: Tokenizer, encoding and tensor members the lowering passes recognise
 #: (normalizing.py); any other one of those tables sends a program to the interpreter.
-_LOWERED_MEMBERS = frozenset({"input_ids", "attention_mask", "word_ids", "convert_ids_to_tokens", "decode",
+_LOWERED_MEMBERS = frozenset({"input_ids", "attention_mask", "convert_ids_to_tokens", "decode",
                               "tokenize", "encode", "all_special_ids"})
 
 

@@ -36,12 +36,13 @@ class TokenizerAdapter:
     `vocab_size`, `len(tokenizer)` and the special-token roles
     (`bos_token`/`bos_token_id`, ... None where the tokenizer has none)."""
 
-    __slots__ = ("_window", "_charge", "_offsets")
+    __slots__ = ("_window", "_charge", "_offsets", "_word_ids")
 
     def __init__(self, window, charge: Callable[[int, str], None] = _no_charge):
         self._window = window
         self._charge = charge
         self._offsets: list[tuple[int, int]] | None = None
+        self._word_ids: list[int | None] | None = None
 
     def __getattr__(self, name: str):
         role = name[:-3] if name.endswith("_id") else name
@@ -78,6 +79,28 @@ class TokenizerAdapter:
             starts = [0] + ends[:-1]
             self._offsets = [(min(s, e), e) for s, e in zip(starts, ends)]
         return self._offsets
+
+    def word_ids(self) -> list[int | None]:
+        """Word index of each token, computed once per window.
+
+        With a real fast tokenizer (Vocab.word_spans): the index of its
+        pre-tokenizer's word that overlaps the token's characters most (None
+        if none does), as transformers' `word_ids()` numbers them. Without one (the
+        sample vocabularies): attnc's word rule, `w.word_id`.
+        """
+        if self._word_ids is None:
+            spans = self._window.vocab.word_spans
+            if spans is None:
+                self._word_ids = [int(i) for i in self._window.word_id]
+            else:
+                words = sorted(spans(self._window.text).items(), key=lambda item: item[1])
+                self._charge(len(words) * self._window.n, "word_ids")
+                found: list[int | None] = []
+                for start, end in self.offsets():
+                    overlaps = [(min(end, e) - max(start, s), -w) for w, (s, e) in words if min(end, e) > max(start, s)]
+                    found.append(-max(overlaps)[1] if overlaps else None)
+                self._word_ids = found
+        return self._word_ids
 
     def convert_ids_to_tokens(self, ids, skip_special_tokens: bool = False):
         tokens = self._window.vocab.tokens
@@ -181,8 +204,8 @@ class Encoding:
     def offset_mapping(self):
         return self._shaped(np.array(self._adapter.offsets(), dtype=np.int64).reshape(-1, 2))
 
-    def word_ids(self, batch_index: int = 0) -> list[int]:
-        return [int(i) for i in self._window.word_id]
+    def word_ids(self, batch_index: int = 0) -> list[int | None]:
+        return list(self._adapter.word_ids())
 
     words = word_ids
 
@@ -198,8 +221,8 @@ class Encoding:
     def token_to_chars(self, batch_or_token_index: int, token_index: int | None = None) -> CharSpan:
         return CharSpan(*self._adapter.offsets()[self._position(batch_or_token_index, token_index)])
 
-    def token_to_word(self, batch_or_token_index: int, token_index: int | None = None) -> int:
-        return int(self._window.word_id[self._position(batch_or_token_index, token_index)])
+    def token_to_word(self, batch_or_token_index: int, token_index: int | None = None) -> int | None:
+        return self._adapter.word_ids()[self._position(batch_or_token_index, token_index)]
 
     def keys(self) -> list[str]:
         return ["input_ids", "attention_mask"]
