@@ -54,7 +54,7 @@ def available() -> bool:
     """Whether the extra (spaCy and the model) is installed."""
     try:
         _model()
-    except GuardError:
+    except (GuardError, Exception):  # not installed, or an install that cannot load the model
         return False
     return True
 
