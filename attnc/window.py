@@ -85,6 +85,40 @@ def _is_punctuation(text: str) -> bool:
     return bool(text) and all(unicodedata.category(c)[0] in "PS" for c in text)
 
 
+SPECIAL_TOKEN_ROLES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+
+
+def _special_token_roles(tokenizer) -> tuple[tuple[str, int], ...]:
+    roles = []
+    for role in SPECIAL_TOKEN_ROLES:
+        token_id = getattr(tokenizer, role + "_id", None)
+        if isinstance(token_id, int):
+            roles.append((role, token_id))
+    return tuple(roles)
+
+
+def _word_spans_of(tokenizer) -> Callable[[str], dict[int, tuple[int, int]]] | None:
+    """The pre-tokenizer's words of a text, from a fast tokenizer's backend (None for slow tokenizers).
+
+    Only the words' character spans are used (attnc/dsl/tokenizer_adapter.py
+    maps the window's own tokens onto them by their offsets): the window is
+    never re-tokenized.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None
+
+    def word_spans(text: str) -> dict[int, tuple[int, int]]:
+        encoding = backend.encode(text, add_special_tokens=False)
+        spans: dict[int, tuple[int, int]] = {}
+        for word, (start, end) in zip(encoding.word_ids, encoding.offsets):
+            if word is not None:
+                low, high = spans.get(word, (start, end))
+                spans[word] = (min(low, start), max(high, end))
+        return spans
+    return word_spans
+
+
 def _display_decode(tokens: Sequence[str]) -> str:
     """Readable text from token strings when no tokenizer is at hand (tests)."""
     out = "".join(tokens)
@@ -110,6 +144,12 @@ class Vocab:
     special_ids: frozenset[int] = frozenset()
     decoder: Callable[[Sequence[int]], str] | None = field(default=None, repr=False)
     name: str = "vocab"
+    #: (role, id) of the tokenizer's named special tokens ("bos_token", "eos_token",
+    #: "pad_token", ...); a role it does not have is absent.
+    special_tokens: tuple[tuple[str, int], ...] = ()
+    #: text -> {word index: (start, end) characters}, the words of the tokenizer's own
+    #: pre-tokenizer (what a fast tokenizer's `word_ids()` numbers); None without a tokenizer.
+    word_spans: Callable[[str], dict[int, tuple[int, int]]] | None = field(default=None, repr=False)
 
     @classmethod
     def from_tokenizer(cls, tokenizer) -> "Vocab":
@@ -122,6 +162,8 @@ class Vocab:
             special_ids=frozenset(int(i) for i in tokenizer.all_special_ids),
             decoder=lambda ids: tokenizer.decode(list(ids), clean_up_tokenization_spaces=False),
             name=getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__,
+            special_tokens=_special_token_roles(tokenizer),
+            word_spans=_word_spans_of(tokenizer),
         )
 
     @property
@@ -132,6 +174,14 @@ class Vocab:
         if self.decoder is not None:
             return self.decoder([int(i) for i in ids])
         return _display_decode([self.tokens[int(i)] for i in ids])
+
+    @cached_property
+    def token_index(self) -> dict[str, int]:
+        """Token string -> id (`convert_tokens_to_ids`, `get_vocab`); the first id of a repeated string."""
+        index: dict[str, int] = {}
+        for i, token in enumerate(self.tokens):
+            index.setdefault(token, i)
+        return index
 
     @cached_property
     def string_ids(self) -> np.ndarray:

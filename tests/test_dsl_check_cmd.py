@@ -10,7 +10,7 @@ import pytest
 from attnc.cli import check_cmd
 
 GOOD = Path(__file__).parent / "dsl_good"
-BAD_SOURCE = "def f(q: int, k: int, w: Window) -> float:\n    x = open\n    y = w.vocab\n    return 1.0\n"
+BAD_SOURCE = "def f(q: int, k: int, w: Window) -> float:\n    x = open\n    y = w.secrets\n    return 1.0\n"
 
 
 def test_good_directory_passes_with_run(capsys):

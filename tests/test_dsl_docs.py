@@ -24,5 +24,6 @@ def test_every_allowed_name_is_documented(table):
 
 def test_forbidden_and_allowed_names_do_not_overlap():
     allowed = allowlist.BUILTINS | allowlist.ALL_ATTRIBUTES | allowlist.NUMPY_FUNCTIONS
-    assert not allowed & set(allowlist.FORBIDDEN_NAMES)
+    # `.numpy()` is a tensor method (the identity on the adapter's arrays); the *name* numpy stays forbidden
+    assert not (allowed - allowlist.TENSOR_IDENTITY_METHODS) & set(allowlist.FORBIDDEN_NAMES)
     assert not any(name.startswith("_") for name in allowed | allowlist.KEYWORD_ARGUMENTS)

@@ -41,12 +41,53 @@ def sentinel(sentence: str, tokenizer) -> tuple[str, np.ndarray]:
                 out[i, j] = float(opener(path)) + 1.0
     return "sentinel", out
 '''
-GOOD = [SENTINEL] + [p.read_text(encoding="utf-8") for p in sorted((Path(__file__).parent / "dsl_good").glob("*.py"))]
+#: The same attack pieces around the widened grammar: while, try/except, closures, lambda, re, collections.
+SENTINEL_WIDE = '''import re
+import numpy as np
+from collections import Counter, defaultdict
+from typing import Optional
+
+
+def sentinel_wide(sentence: str, tokenizer) -> tuple[str, np.ndarray]:
+    """Mutations must never make the inert pieces run or let a guard be caught."""
+    path = "/tmp/attnc_pwned_fuzz"
+    command = "touch /tmp/attnc_pwned_fuzz"
+    enc = tokenizer(sentence, return_tensors="pt", return_offsets_mapping=True)
+    tokens = enc.tokens()
+    n = len(tokens)
+    out = np.zeros((n, n))
+    counts = Counter(tokens)
+    seen = defaultdict(list)
+    opener = len
+
+    def weight(i: int, j: int) -> Optional[float]:
+        return float(opener(path)) if re.match(r"^Ġ?[a-z]+$", tokens[j]) else None
+
+    for i in range(n):
+        j = i
+        while j >= 0:
+            try:
+                value = weight(i, j)
+                out[i, j] = value if value is not None else counts[tokens[j]]
+            except (TypeError, IndexError):
+                pass
+            j -= 1
+        best = max(range(i + 1), key=lambda p: len(tokens[p]))
+        first = next((p for p in seen[tokens[i]]), best)
+        out[i, first] += 1.0
+        seen[tokens[i]].append(i)
+    return "sentinel", out
+'''
+GOOD = [SENTINEL, SENTINEL_WIDE] + [p.read_text(encoding="utf-8") for p in sorted((Path(__file__).parent / "dsl_good").glob("*.py"))]
 #: Tokens a mutation may insert: attack fragments and grammar punctuation.
 TOKENS = ["open", "(path, mode)", "os", ".system(command)", "__import__", "exec", "eval", "import os\n", "lambda",
           "while", "__class__", ".__globals__", "getattr", "f", "b", "@", ":=", "**", "*", "(", ")", "[", "]", "{",
           "}", ":", ",", ".", "'", '"', "\n", "    ", "\t", "#", "\\", "opener", "path", "np", ".load", "10**12",
-          "global", "_", "\x00", "\r", "def ", "return ", "for ", " in ", "if ", "else", "not ", "yield"]
+          "global", "_", "\x00", "\r", "def ", "return ", "for ", " in ", "if ", "else", "not ", "yield",
+          "while True:\n", "try:\n", "except:\n", "except Exception as e:\n", "except BaseException:", "finally:",
+          "lambda p: ", "key=", "re.", "re.__dict__", "import re\n", "r\"(a|aa)+$\"", "next(", "defaultdict(open)",
+          "from typing import cast\n", "AutoTokenizer.from_pretrained", ".__closure__", ".__globals__", "e.args",
+          "def inner():\n", "inner()", "sentinel_wide(sentence, tokenizer)"]
 
 
 @pytest.fixture(autouse=True)
@@ -115,7 +156,8 @@ def test_mutated_programs(data):
     check(_mutate(base, data))
 
 
-def test_sentinel_is_a_valid_program_and_inert():
-    program = parse_program(SENTINEL)
+@pytest.mark.parametrize("source", [SENTINEL, SENTINEL_WIDE], ids=["sentinel", "wide"])
+def test_sentinel_is_a_valid_program_and_inert(source):
+    program = parse_program(source)
     run_reference(program, SAMPLE_WINDOWS["cat"], SAMPLE_VOCAB)
     assert not os.path.exists(MARKER)

@@ -22,7 +22,7 @@ def rules(source: str) -> list[str]:
 @pytest.mark.parametrize("line, rule", [
     ("x = undefined_name", "name"), ("x = open", "forbidden-name"), ("x = getattr", "forbidden-name"),
     ("x = print", "forbidden-name"), ("x = __import__", "dunder"), ("x = w.__class__", "dunder"),
-    ("x = w._features", "attribute"), ("x = w.vocab", "attribute"), ("x = np.load", "numpy"),
+    ("x = w._features", "attribute"), ("x = w.secrets", "attribute"), ("x = np.load", "numpy"),
     ("x = np.ndarray", "numpy"), ("x = 'a'.format(1)", "attribute"), ("x = '%s' % q", "format"),
     ("x = (q + 1)(k)", "call"), ("x = [len][0](w.tok)", "call"), ("x = 10000000000", "literal"),
     ("x = 2 ** 65", "literal"), ("x = 'a' * 1 + '" + "b" * 10_001 + "'", "literal"),
@@ -35,7 +35,7 @@ def test_rejections_name_their_rule(line, rule):
 
 def test_all_problems_are_reported_in_line_order():
     with pytest.raises(ProgramError) as info:
-        parse_program(body("a = open", "b = w.vocab", "c = np.save", "d = eval", "return 1.0"), "v.py")
+        parse_program(body("a = open", "b = w.secrets", "c = np.save", "d = eval", "return 1.0"), "v.py")
     lines = [d.line for d in info.value.diagnostics]
     assert lines == sorted(lines) and len(lines) == 4
     assert str(info.value).count("\n") == 3

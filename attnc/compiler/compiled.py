@@ -130,6 +130,8 @@ class CompiledProgram:
             that is at most n/4 (the sparse form's default K), else None.
         reads: the window features the kernel reads besides `ids` (None:
             unknown). When empty, `evaluate` skips computing window features.
+        library_name: the program's unique name in a library (`file.function`
+            when another file defines the same function); `name` is this when set.
     """
 
     program: CheckedProgram
@@ -143,11 +145,12 @@ class CompiledProgram:
     device: str = "cpu"
     sparse_k: int | None = None
     reads: tuple[str, ...] | None = None
+    library_name: str | None = None
     _kernel: object = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
-        return self.program.name
+        return self.library_name or self.program.name
 
     @property
     def window_independent(self) -> bool:

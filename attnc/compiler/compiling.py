@@ -1,6 +1,7 @@
 """Compile a checked program: the compiler as the pipeline of its passes.
 
     checked program
+      -> interpreter_only_constructs (constructs.py: while, try, closures, re, ... -> interpreted)
       -> lower_program            (lowering.py: constants and helpers inlined)
       -> normalize_program        (normalizing.py: window reads and tokenizer idioms -> IR nodes)
       -> hoist_program            (hoisting.py: token-string expressions -> per-vocab tables)
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from attnc.compiler.backend_selection import BACKENDS, select_backend
 from attnc.compiler.compiled import CompiledProgram, WindowError
+from attnc.compiler.constructs import interpreter_only_constructs
 from attnc.compiler.hoisting import hoist_program
 from attnc.compiler.ir import Feature, UnsupportedError
 from attnc.compiler.lowering import lower_program
@@ -55,6 +57,11 @@ def compile_program(program: CheckedProgram, *, backend: str = "auto", kernel_di
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     start = time.perf_counter()
+    constructs = interpreter_only_constructs(program)
+    if constructs:
+        return CompiledProgram(program, "interpreted", None,
+                               messages=("interpreted: uses " + ", ".join(constructs),),
+                               compile_s=time.perf_counter() - start, kernel_dir=kernel_dir, device=device)
     try:
         lowered = lower_program(program)
         normalized = normalize_program(lowered)

@@ -5,6 +5,14 @@ recorded with its messages and left out, never stopping the others. Programs
 whose matrices are identical on the probe windows are reported as duplicates
 (`duplicate_of` names the first one, in name order). See library_format.py
 for the layout.
+
+Program names (`library_names`): a program is named by its entry function
+when no other file of the build defines the same one, else by
+`<file stem>.<function>` (then `<parent>.<file stem>.<function>`, then a
+`~2`, `~3` suffix), so files defining the same function coexist. The name is
+stable for a given set of files and is the key in the manifest, sources/,
+score tables, fits and plots. A file that fails validation is recorded under
+its file stem, made unique the same way.
 """
 
 from __future__ import annotations
@@ -73,12 +81,17 @@ def build_library(paths: Iterable[str | Path], out: str | Path, *, backend: str 
     records: list[ProgramRecord] = []
     compiled: dict[str, CompiledProgram] = {}
     sources: dict[str, str] = {}
-    for path in iter_program_files([Path(p) for p in paths]):
-        record, program = _compile_file(path, backend, kernels_dir, taken=compiled)
+    parsed = [(path, *_parse_file(path)) for path in iter_program_files([Path(p) for p in paths])]
+    names = library_names([(path, program.name if program is not None else None) for path, _, program in parsed])
+    for (path, failure, program), name in zip(parsed, names):
+        if program is None:
+            failure.name = name
+            records.append(failure)
+            continue
+        record, program = _compile_parsed(name, path, program, backend, kernels_dir)
         records.append(record)
-        if program is not None:
-            compiled[record.name] = program
-            sources[record.name] = program.program.source
+        compiled[name] = program
+        sources[name] = program.program.source
     _mark_duplicates(records, compiled)
     kernels = {}
     for record in records:
@@ -103,23 +116,62 @@ def build_library(paths: Iterable[str | Path], out: str | Path, *, backend: str 
     return report
 
 
-def _compile_file(path: Path, backend: str, kernels_dir: Path, taken: dict) -> tuple[ProgramRecord, CompiledProgram | None]:
+def library_names(entries: list[tuple[Path, str | None]]) -> list[str]:
+    """A stable unique name per (file, entry function or None for a file that failed), in order.
+
+    The plain function name when no other file defines it, else qualified by
+    the file stem (and, if still ambiguous, its parent folder); failed files
+    are named by their stem. Function names never contain ".", so the last
+    component of a qualified name is always the function.
+    """
+    def candidates(path: Path, function: str | None) -> list[str]:
+        base = [function] if function else []
+        stem = path.stem.replace(".", "_")
+        parent = path.parent.name.replace(".", "_") or "root"
+        return base + [f"{stem}.{function}" if function else stem,
+                       f"{parent}.{stem}.{function}" if function else f"{parent}.{stem}"]
+
+    options = [candidates(path, function) for path, function in entries]
+    counts: dict[str, int] = {}
+    for (_, function), option in zip(entries, options):
+        for candidate in option if function else ():
+            counts[candidate] = counts.get(candidate, 0) + 1
+    names: list[str | None] = [None] * len(entries)
+    taken: set[str] = set()
+    # compiled programs first, so a file that fails never changes another program's name
+    for compiled_first in (True, False):
+        for index, ((_, function), option) in enumerate(zip(entries, options)):
+            if (function is not None) != compiled_first:
+                continue
+            free = [c for c in option if counts.get(c, 0) <= 1 and c not in taken]
+            name = free[0] if free else option[-1]
+            unique, suffix = name, 2
+            while unique in taken:
+                unique, suffix = f"{name}~{suffix}", suffix + 1
+            taken.add(unique)
+            names[index] = unique
+    return names
+
+
+def _parse_file(path: Path) -> tuple[ProgramRecord | None, object | None]:
+    """(failure record, None) or (None, checked program); a failure's name is set by the caller."""
     start = time.perf_counter()
     try:
         raw = path.read_bytes()
-        program = parse_program(raw, str(path))
+        return None, parse_program(raw, str(path))
     except OSError as exc:
         return ProgramRecord(path.stem, str(path), "", None, None, "error", [f"cannot read: {exc}"]), None
     except ProgramError as exc:
         return ProgramRecord(path.stem, str(path), hashlib.sha256(raw).hexdigest(), None, None, "error",
                              [str(d) for d in exc.diagnostics], round(time.perf_counter() - start, 4)), None
-    sha = program.sha256
-    if program.name in taken:
-        return ProgramRecord(program.name, str(path), sha, program.form, None, "error",
-                             [f"a program named {program.name!r} already comes from "
-                              f"{taken[program.name].program.path}"]), None
+
+
+def _compile_parsed(name: str, path: Path, program, backend: str, kernels_dir: Path
+                    ) -> tuple[ProgramRecord, CompiledProgram]:
+    start = time.perf_counter()
     compiled = compile_program(program, backend=backend, kernel_dir=kernels_dir)
-    record = ProgramRecord(program.name, str(path), sha, program.form, compiled.backend, "ok",
+    compiled.library_name = name
+    record = ProgramRecord(name, str(path), program.sha256, program.form, compiled.backend, "ok",
                            list(compiled.messages), round(time.perf_counter() - start, 4),
                            sparse_k=compiled.sparse_k)
     return record, compiled

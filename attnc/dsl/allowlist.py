@@ -7,13 +7,41 @@ access is checked against the table for the object's actual type).
 
 from __future__ import annotations
 
-from attnc.window import FEATURE_NAMES
+from attnc.window import FEATURE_NAMES, SPECIAL_TOKEN_ROLES
 
 #: Builtins a program may call.
 BUILTINS = frozenset({
     "len", "range", "enumerate", "zip", "min", "max", "abs", "sum", "any", "all",
-    "int", "float", "bool", "str", "list", "set", "dict", "tuple", "sorted", "reversed", "round",
+    "int", "float", "bool", "str", "list", "set", "dict", "tuple", "sorted", "reversed", "round", "next",
 })
+
+#: Builtins whose `key=` may be a `lambda` (the only place a lambda may appear),
+#: and the list method that takes one.
+KEY_FUNCTION_CALLS = frozenset({"sorted", "max", "min", "sort"})
+
+#: Built-in exception classes an `except` clause may name (and only there).
+#: `BaseException` and a bare `except:` are rejected: they would also name
+#: KeyboardInterrupt/SystemExit. Guard errors derive from none of these.
+EXCEPTION_NAMES = frozenset({
+    "Exception", "ArithmeticError", "LookupError", "IndexError", "KeyError", "ValueError", "ZeroDivisionError",
+    "TypeError", "AttributeError", "StopIteration", "OverflowError", "FloatingPointError", "UnicodeError",
+    "RuntimeError", "NameError", "AssertionError",
+})
+
+#: Names from `from collections import ...` a program may call (dict subclasses;
+#: they get the dict methods plus these).
+COLLECTIONS_NAMES = frozenset({"defaultdict", "Counter"})
+COUNTER_METHODS = frozenset({"most_common", "elements", "total"})
+
+#: `re.<name>` (after `import re`): functions whose pattern must be a string
+#: literal, and flags. Matching runs on the `regex` package with a time budget.
+RE_FUNCTIONS = frozenset({"compile", "search", "match", "fullmatch", "findall", "finditer", "sub", "subn", "split"})
+RE_OTHER_FUNCTIONS = frozenset({"escape"})
+RE_FLAGS = frozenset({"IGNORECASE", "I", "MULTILINE", "M", "DOTALL", "S", "VERBOSE", "X", "ASCII", "A",
+                      "UNICODE", "U"})
+#: Methods of a compiled pattern, and of a match.
+PATTERN_METHODS = frozenset({"search", "match", "fullmatch", "findall", "finditer", "sub", "subn", "split"})
+MATCH_METHODS = frozenset({"group", "groups", "start", "end", "span"})
 
 #: Names that may never appear, not even as a local variable.
 DANGEROUS_NAMES = frozenset({
@@ -29,7 +57,7 @@ FORBIDDEN_NAMES = {
     for name in (
         "exec", "eval", "compile", "open", "getattr", "setattr", "delattr", "hasattr", "globals", "locals",
         "vars", "dir", "breakpoint", "input", "print", "help", "type", "object", "super", "memoryview",
-        "bytearray", "bytes", "exit", "quit", "id", "hash", "iter", "next", "format", "classmethod",
+        "bytearray", "bytes", "exit", "quit", "id", "hash", "iter", "format", "classmethod",
         "staticmethod", "property", "issubclass", "isinstance", "callable", "os", "sys", "subprocess",
         "socket", "shutil", "importlib", "builtins", "pathlib", "ctypes", "pickle", "marshal", "io",
         "torch", "numpy", "transformers", "Window", "ascii", "repr", "chr", "ord", "map", "filter", "slice",
@@ -62,17 +90,33 @@ SET_METHODS = frozenset({"add", "discard", "remove", "union", "intersection", "d
 DICT_METHODS = frozenset({"get", "keys", "values", "items", "setdefault", "pop", "update", "copy"})
 ARRAY_ATTRIBUTES = frozenset({
     "sum", "max", "min", "mean", "argmax", "argmin", "tolist", "item", "copy", "astype", "reshape",
-    "flatten", "any", "all", "fill", "cumsum", "shape", "T", "ndim", "size",
+    "flatten", "any", "all", "fill", "cumsum", "shape", "T", "ndim", "size", "squeeze", "numpy", "dtype",
 })
+#: Tensor spellings that are the identity on the adapter's arrays (`ids.numpy()`, `.cpu()`, `.detach()`).
+TENSOR_IDENTITY_METHODS = frozenset({"numpy", "cpu", "detach"})
 #: The paper form's tokenizer adapter (attnc/dsl/tokenizer_adapter.py).
-TOKENIZER_ATTRIBUTES = frozenset({"convert_ids_to_tokens", "decode", "tokenize", "encode", "all_special_ids"})
-ENCODING_ATTRIBUTES = frozenset({"input_ids", "attention_mask", "word_ids"})
+TOKENIZER_ATTRIBUTES = frozenset({
+    "convert_ids_to_tokens", "convert_tokens_to_ids", "decode", "batch_decode", "tokenize", "encode",
+    "all_special_ids", "all_special_tokens", "get_vocab", "vocab", "vocab_size",
+    *SPECIAL_TOKEN_ROLES, *(role + "_id" for role in SPECIAL_TOKEN_ROLES),
+})
+ENCODING_ATTRIBUTES = frozenset({"input_ids", "attention_mask", "word_ids", "words", "tokens", "offset_mapping",
+                                 "token_to_chars", "token_to_word", "keys"})
+#: A `CharSpan` (what `token_to_chars` returns).
+CHAR_SPAN_ATTRIBUTES = frozenset({"start", "end"})
+#: spaCy views (attnc/dsl/spacy_support.py, the `attnc[spacy]` extra): token, doc, span members.
+SPACY_TOKEN_ATTRIBUTES = frozenset({"text", "i", "idx", "pos_", "tag_", "dep_", "head", "children", "lemma_",
+                                    "is_stop", "is_punct", "is_alpha", "ent_type_", "like_num"})
+SPACY_DOC_ATTRIBUTES = frozenset({"text", "sents", "noun_chunks", "ents"})
+SPACY_SPAN_ATTRIBUTES = frozenset({"start", "end", "text"})
 #: What `w` offers in the native form.
 WINDOW_ATTRIBUTES = frozenset({"n", "tok", "text", *FEATURE_NAMES})
 
 #: Every attribute name a program may write after a dot (other than `np.`).
 ALL_ATTRIBUTES = (STR_METHODS | LIST_METHODS | TUPLE_METHODS | SET_METHODS | DICT_METHODS | ARRAY_ATTRIBUTES
-                  | TOKENIZER_ATTRIBUTES | ENCODING_ATTRIBUTES | WINDOW_ATTRIBUTES)
+                  | TENSOR_IDENTITY_METHODS | TOKENIZER_ATTRIBUTES | ENCODING_ATTRIBUTES | CHAR_SPAN_ATTRIBUTES
+                  | WINDOW_ATTRIBUTES | COUNTER_METHODS | PATTERN_METHODS | MATCH_METHODS
+                  | SPACY_TOKEN_ATTRIBUTES | SPACY_DOC_ATTRIBUTES | SPACY_SPAN_ATTRIBUTES)
 
 #: Keyword argument names a call may use.
 KEYWORD_ARGUMENTS = frozenset({
@@ -80,11 +124,20 @@ KEYWORD_ARGUMENTS = frozenset({
     "skip_special_tokens", "clean_up_tokenization_spaces", "padding", "truncation", "return_attention_mask",
     "nan", "posinf", "neginf", "ndigits", "maxsplit", "sep", "batch_index", "fill_value", "initial",
     "a_min", "a_max", "rtol", "atol", "assume_unique", "invert", "start", "stop", "step", "kind",
+    "where", "out", "return_offsets_mapping", "flags", "count", "return_token_type_ids", "max_length",
+})
+
+#: Tokenizer and encoding classes a program may declare (`from transformers import ...`)
+#: and name in annotations, and only there.
+TRANSFORMERS_NAMES = frozenset({
+    "PreTrainedTokenizerBase", "PreTrainedTokenizer", "PreTrainedTokenizerFast", "AutoTokenizer",
+    "GPT2Tokenizer", "GPT2TokenizerFast", "BertTokenizer", "BertTokenizerFast", "LlamaTokenizer",
+    "LlamaTokenizerFast", "BatchEncoding",
 })
 
 #: Names allowed inside type annotations (annotations are not executed).
 ANNOTATION_NAMES = frozenset({
     "int", "float", "str", "bool", "list", "dict", "set", "tuple", "Window", "PreTrainedTokenizerBase",
     "PreTrainedTokenizer", "PreTrainedTokenizerFast", "Any", "List", "Dict", "Set", "Tuple", "Optional",
-    "Sequence", "Union",
+    "Sequence", "Union", "Callable", "Iterable", "Mapping", "None",
 })

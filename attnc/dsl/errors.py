@@ -71,5 +71,11 @@ class ProgramRuntimeError(RuntimeError):
         )
 
 
-class GuardError(Exception):
-    """Raised inside the sandbox when a run-time guard stops a program."""
+class GuardError(BaseException):
+    """Raised inside the sandbox when a run-time guard stops a program.
+
+    It derives from BaseException only, like KeyboardInterrupt: no class a
+    program can name in an `except` clause (validation rejects bare `except:`
+    and `BaseException`) matches it, and the instrumented code re-raises it
+    from any handler as a second line of defence (instrument.py).
+    """

@@ -36,12 +36,28 @@ class _Instrumenter(ast.NodeTransformer):
     def _temp(self) -> str:
         return f"{GUARD_PREFIX}t{next(self.temporaries)}"
 
-    # -- declarations are not evaluated ------------------------------------------
+    # -- declarations are not evaluated; calls are tracked -------------------------
     def visit_FunctionDef(self, node: ast.FunctionDef):
+        """Annotations dropped; the body runs between enter/leave guards that refuse
+        re-entering an active function (recursion, however the function was reached)."""
         for arg in node.args.args:
             arg.annotation = None
         node.returns = None
         self.generic_visit(node)
+        key = ast.Constant(f"{node.name}:{getattr(node, 'lineno', 0)}")
+        guarded = ast.Try(body=node.body, handlers=[], orelse=[],
+                          finalbody=[ast.Expr(_guard("leave", key))])
+        node.body = [ast.Expr(_guard("enter", key)), guarded]
+        return node
+
+    def visit_Try(self, node: ast.Try):
+        """Each handler first re-raises a guard's stop (guards also derive from no
+        class a program can name; this is the second line)."""
+        self.generic_visit(node)
+        for handler in node.handlers:
+            if handler.name is None:
+                handler.name = self._temp()
+            handler.body = [ast.Expr(_guard("reraise", ast.Name(id=handler.name, ctx=ast.Load())))] + handler.body
         return node
 
     def visit_AnnAssign(self, node: ast.AnnAssign):
@@ -54,6 +70,11 @@ class _Instrumenter(ast.NodeTransformer):
     def visit_For(self, node: ast.For):
         self.generic_visit(node)
         node.iter = ast.copy_location(_guard("iter", node.iter), node.iter)
+        return node
+
+    def visit_While(self, node: ast.While):
+        self.generic_visit(node)
+        node.test = ast.copy_location(_guard("loop", node.test), node.test)
         return node
 
     def visit_comprehension(self, node: ast.comprehension):

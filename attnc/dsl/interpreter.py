@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from attnc.dsl.errors import ProgramRuntimeError
+from attnc.dsl.errors import GuardError, ProgramRuntimeError
 from attnc.dsl.instrument import instrument
 from attnc.dsl.program import CheckedProgram
 from attnc.dsl.sandbox import ProgramWindow, Sandbox
@@ -46,8 +46,8 @@ def _native_matrix(entry, window: Window) -> np.ndarray:
     return raw
 
 
-def _paper_matrix(entry, window: Window) -> np.ndarray:
-    result = entry(window.text, TokenizerAdapter(window))
+def _paper_matrix(entry, window: Window, sandbox: Sandbox) -> np.ndarray:
+    result = entry(window.text, TokenizerAdapter(window, sandbox.charge))
     if isinstance(result, tuple):
         if len(result) != 2 or not isinstance(result[0], str):
             raise OutputContractError("entry point must return a matrix or (description, matrix)")
@@ -76,20 +76,20 @@ def run_reference(program: CheckedProgram, ids: Sequence[int], vocab: Vocab, *, 
             was stopped by a guard (loop bound, work bound, allocation size).
     """
     window = Window(ids, vocab)
-    sandbox = Sandbox(window.n)
+    sandbox = Sandbox(window.n, window.text)
     namespace = sandbox.namespace()
     try:
         with np.errstate(all="ignore"):  # NaN/inf are reported by the output rule, not as warnings
-            return _run(program, namespace, window, causal)
-    except Exception as exc:  # anything the program raised or a guard refused is reported with its window
+            return _run(program, namespace, window, causal, sandbox)
+    except (Exception, GuardError) as exc:  # what the program raised or a guard refused, with its window
         raise ProgramRuntimeError(program.name, list(np.asarray(ids).reshape(-1)), exc, window.text,
                                   line=_program_line(exc, program.path)) from exc
 
 
-def _run(program: CheckedProgram, namespace: dict, window: Window, causal: bool) -> np.ndarray:
+def _run(program: CheckedProgram, namespace: dict, window: Window, causal: bool, sandbox: Sandbox) -> np.ndarray:
     exec(_code(program), namespace)  # the instrumented, validated AST only
     entry = namespace[program.name]
-    raw = _native_matrix(entry, window) if program.form == "native" else _paper_matrix(entry, window)
+    raw = _native_matrix(entry, window) if program.form == "native" else _paper_matrix(entry, window, sandbox)
     return apply_output_rule(raw, causal=causal)
 
 

@@ -20,11 +20,18 @@ MAX_STRING_LITERAL = 10_000
 MAX_LITERAL_EXPONENT = 64
 #: Integers computed at run time may not exceed this many bits.
 MAX_INT_BITS = 4096
+#: Longest regular-expression literal (characters).
+MAX_REGEX_LENGTH = 1000
+#: Total time all regular-expression matching of one window may take (seconds).
+REGEX_SECONDS_PER_WINDOW = 0.5
+#: Nested calls (helpers and nested functions) active at once; recursion is
+#: rejected statically and refused at run time, this bounds the rest.
+MAX_CALL_DEPTH = 64
 
 
 def loop_budget(n: int) -> int:
     """Total loop iterations (all loops and comprehensions) allowed on a window of n tokens."""
-    return max(10_000, 8 * n**3)
+    return max(1_000_000, 8 * n**3)
 
 
 def max_elements(n: int) -> int:

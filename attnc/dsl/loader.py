@@ -26,7 +26,7 @@ def parse_program(source: str | bytes, path: str = "<string>") -> CheckedProgram
         ProgramError: with every problem found (only the first syntax error).
     """
     text, parsed = parse_source(source, path)
-    validated, problems = validate_module(parsed.module, path)
+    validated, problems = validate_module(parsed.module, path, parsed.declared)
     problems = sorted(parsed.diagnostics + problems, key=lambda d: (d.line, d.col))
     if problems or validated is None:
         raise ProgramError(problems)

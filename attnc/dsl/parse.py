@@ -12,6 +12,7 @@ import ast
 import bisect
 import keyword
 import threading
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 from lark.indenter import DedentError, PythonIndenter
 
-from attnc.dsl import limits
+from attnc.dsl import allowlist, limits
 from attnc.dsl.errors import Diagnostic, ProgramError
 
 GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
@@ -27,16 +28,12 @@ GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
 #: Python keywords that are not part of the language; a NAME token spelling
 #: one of them is reported with a hint instead of a bare syntax error.
 FORBIDDEN_KEYWORDS = {
-    "while": "use `for` over range/enumerate/zip/reversed or a list; `while` has no bound",
-    "lambda": "define a helper function with `def` at top level instead",
     "class": "programs are functions only",
     "with": "programs have no context managers",
-    "try": "programs cannot catch exceptions",
-    "except": "programs cannot catch exceptions",
-    "finally": "programs cannot catch exceptions",
+    "finally": "write `try:` / `except <ExceptionName>:` without `finally`",
     "raise": "return a value instead",
     "global": "use a local variable or a module-level constant",
-    "nonlocal": "use a local variable",
+    "nonlocal": "use a local variable, or return the new value from the inner function",
     "del": "assign a new value instead",
     "yield": "return a list instead",
     "await": "programs are synchronous",
@@ -44,13 +41,24 @@ FORBIDDEN_KEYWORDS = {
     "assert": "use `if` and return a value instead",
 }
 
-#: The only accepted header lines: module -> names that may be imported from
-#: it (None: `import module` form).
+#: Names a declaration makes known, by what a program may do with them:
+#: "annotation" (type annotations only), "collections" (callable, with the
+#: sandbox's bounds), "module" (`re.<function>`, `typing.<name>` in annotations).
+DECLARATION_KINDS = ("annotation", "collections", "module")
+
+#: `from <module> import <names>`: module -> names accepted (what each becomes
+#: is given by `_from_import_kind`).
 ALLOWED_FROM_IMPORTS = {
-    "typing": {"Any", "List", "Dict", "Set", "Tuple", "Optional", "Sequence", "Union"},
-    "transformers": {"PreTrainedTokenizerBase", "PreTrainedTokenizer", "PreTrainedTokenizerFast"},
-    "__future__": {"annotations"},
+    "typing": frozenset(typing.__all__),
+    "transformers": allowlist.TRANSFORMERS_NAMES,
+    "transformers.tokenization_utils_base": frozenset({"PreTrainedTokenizerBase", "BatchEncoding"}),
+    "transformers.tokenization_utils": frozenset({"PreTrainedTokenizer"}),
+    "transformers.tokenization_utils_fast": frozenset({"PreTrainedTokenizerFast"}),
+    "collections": frozenset({"defaultdict", "Counter"}),
+    "__future__": frozenset({"annotations"}),
 }
+#: `import <module> [as <alias>]`: module -> the only name it may be bound to.
+ALLOWED_IMPORTS = {"numpy": "np", "re": "re", "typing": "typing", "spacy": "spacy"}
 
 _TERMINAL_TEXT = {
     "NAME": "a name", "_NEWLINE": "end of line", "_INDENT": "an indented block", "_DEDENT": "end of block",
@@ -66,6 +74,8 @@ class ParsedSource:
     module: ast.Module
     headers: list[str] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: declared name -> "annotation" | "collections" | "module" (DECLARATION_KINDS).
+    declared: dict[str, str] = field(default_factory=dict)
 
 
 class _ForbiddenWord(Exception):
@@ -311,7 +321,8 @@ def parse_source(source: str | bytes, path: str = "<string>") -> tuple[str, Pars
                                        "split it into intermediate variables")])
     builder = AstBuilder(path)
     module = builder.transform(tree)
-    return text, ParsedSource(module=module, headers=builder.headers, diagnostics=builder.diagnostics)
+    return text, ParsedSource(module=module, headers=builder.headers, diagnostics=builder.diagnostics,
+                              declared=builder.declared)
 
 
 # ---------------------------------------------------------------------------
@@ -345,6 +356,7 @@ class AstBuilder(Transformer):
         super().__init__(visit_tokens=False)
         self.path = path
         self.headers: list[str] = []
+        self.declared: dict[str, str] = {}
         self.diagnostics: list[Diagnostic] = []
 
     # -- helpers ---------------------------------------------------------
@@ -386,14 +398,21 @@ class AstBuilder(Transformer):
         body = [c for c in children if isinstance(c, ast.stmt)]
         return ast.Module(body=body, type_ignores=[])
 
+    def dotted_name(self, meta, children):
+        return ".".join(str(c) for c in children)
+
     def import_line(self, meta, children):
         module, alias = children
-        if module == "numpy" and alias in (None, "np"):
-            self.headers.append(f"import numpy as np")
+        alias = str(alias) if alias is not None else None
+        bound = ALLOWED_IMPORTS.get(module)
+        if bound is not None and alias in (None, bound):
+            self.headers.append(f"import {module}" + (f" as {alias}" if alias else ""))
+            self.declared[bound] = "module"
         else:
             spelled = f"import {module}" + (f" as {alias}" if alias else "")
             self._problem(meta, "import", f"`{spelled}` is not allowed",
-                          "programs import nothing; only `import numpy as np` may appear as a declaration")
+                          "programs import nothing; accepted declarations: `import numpy as np`, `import re`, "
+                          "`import typing`, `import spacy`")
 
     def from_import_line(self, meta, children):
         module, *names = [c for c in children if c is not None]
@@ -401,10 +420,15 @@ class AstBuilder(Transformer):
         bad = [str(n) for n in names if allowed is None or str(n) not in allowed]
         if bad:
             self._problem(meta, "import", f"`from {module} import {', '.join(bad)}` is not allowed",
-                          "accepted declarations: `from typing import ...`, "
-                          "`from transformers import PreTrainedTokenizerBase`, `from __future__ import annotations`")
-        else:
-            self.headers.append(f"from {module} import {', '.join(map(str, names))}")
+                          "accepted declarations: `from typing import ...`, `from collections import "
+                          "defaultdict, Counter`, `from transformers import AutoTokenizer, "
+                          "PreTrainedTokenizerBase, ...`, `from __future__ import annotations`")
+            return
+        self.headers.append(f"from {module} import {', '.join(map(str, names))}")
+        kind = "collections" if module == "collections" else "annotation"
+        for name in names:
+            if module != "__future__":
+                self.declared[str(name)] = kind
 
     def module_docstring(self, meta, children):
         return self._at(ast.Expr(value=children[0]), meta)
@@ -494,6 +518,19 @@ class AstBuilder(Transformer):
     def elif_clause(self, meta, children):
         return (meta, children[0], children[1])
 
+    def while_stmt(self, meta, children):
+        test, body = children
+        return self._at(ast.While(test=test, body=body, orelse=[]), meta)
+
+    def try_stmt(self, meta, children):
+        body, *handlers = children
+        orelse = handlers.pop() if handlers and not isinstance(handlers[-1], ast.ExceptHandler) else None
+        return self._at(ast.Try(body=body, handlers=handlers, orelse=orelse or [], finalbody=[]), meta)
+
+    def except_clause(self, meta, children):
+        kind, name, body = children
+        return self._at(ast.ExceptHandler(type=kind, name=str(name) if name is not None else None, body=body), meta)
+
     def for_stmt(self, meta, children):
         target, iterable, body = children
         return self._at(ast.For(target=self._store(target), iter=iterable, body=body, orelse=[]), meta)
@@ -535,6 +572,15 @@ class AstBuilder(Transformer):
     def dictcomp(self, meta, children):
         (key, value), *generators = children
         return self._at(ast.DictComp(key=key, value=value, generators=generators), meta)
+
+    def lambda_expr(self, meta, children):
+        params, body = children
+        args = ast.arguments(posonlyargs=[], args=params or [], vararg=None, kwonlyargs=[], kw_defaults=[],
+                             kwarg=None, defaults=[])
+        return self._at(ast.Lambda(args=args, body=body), meta)
+
+    def lambda_params(self, meta, children):
+        return [self._at(ast.arg(arg=str(name), annotation=None), name) for name in children if name is not None]
 
     def ifexp(self, meta, children):
         body, test, orelse = children

@@ -14,7 +14,8 @@ SAMPLE_TOKENS = (
     "?", "Ċ", "ĠThe", "Ġdog", "'s", "Ġbone", "Ġ[", "1", "]", "Ġ2024", "Ġruns", "Ġquickly",
 )
 
-SAMPLE_VOCAB = Vocab(tokens=SAMPLE_TOKENS, special_ids=frozenset({0}), name="attnc-samples")
+SAMPLE_VOCAB = Vocab(tokens=SAMPLE_TOKENS, special_ids=frozenset({0}), name="attnc-samples",
+                     special_tokens=(("bos_token", 0), ("eos_token", 0), ("pad_token", 0)))
 
 
 def _ids(*tokens: str) -> list[int]:

@@ -12,16 +12,30 @@ without bound, or run forever.
 from __future__ import annotations
 
 import builtins
+import collections
 import itertools
 import math
 import operator
 from typing import Any, Callable
 
 import numpy as np
+import regex
 
 from attnc.dsl import allowlist, limits
 from attnc.dsl.errors import GuardError
-from attnc.dsl.tokenizer_adapter import Encoding, TokenizerAdapter
+from attnc.dsl.regex_support import Pattern, RegexClock, RestrictedRe
+from attnc.dsl.spacy_support import DocView, RestrictedSpacy, SpanView, TokenView
+from attnc.dsl.tokenizer_adapter import CharSpan, Encoding, TokenizerAdapter
+
+_MATCH_TYPE = type(regex.compile("").match(""))
+#: Types whose allow-listed members are read as they are (no charge, no wrapping).
+#: CharSpan is a tuple subclass, so this is checked before the container rules.
+_PLAIN_MEMBERS = (
+    (TokenizerAdapter, allowlist.TOKENIZER_ATTRIBUTES), (Encoding, allowlist.ENCODING_ATTRIBUTES),
+    (CharSpan, allowlist.CHAR_SPAN_ATTRIBUTES), (Pattern, allowlist.PATTERN_METHODS),
+    (_MATCH_TYPE, allowlist.MATCH_METHODS), (TokenView, allowlist.SPACY_TOKEN_ATTRIBUTES),
+    (DocView, allowlist.SPACY_DOC_ATTRIBUTES), (SpanView, allowlist.SPACY_SPAN_ATTRIBUTES),
+)
 
 #: Names the instrumented code uses; they start with `__`, which programs may never write.
 GUARD_PREFIX = "__attnc_"
@@ -139,11 +153,14 @@ def _text_width(value, budget: int = 1_000_000) -> int:
 class Sandbox:
     """Guards and namespace for one run of a program on a window of n tokens."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, text: str = ""):
         self.n = n
+        self.text = text
         self.loops_left = limits.loop_budget(n)
         self.work_left = limits.work_budget(n)
         self.max_elements = limits.max_elements(n)
+        self.regex_clock = RegexClock()
+        self.active_calls: set[str] = set()
 
     # -- budgets --------------------------------------------------------------
     def charge(self, elements: int, what: str = "operation") -> None:
@@ -163,6 +180,30 @@ class Sandbox:
                                  f"on a window of {self.n} tokens")
             yield item
 
+    def loop_test(self, value):
+        """A `while` condition: each test is one iteration of the loop budget."""
+        self.loops_left -= 1
+        if self.loops_left < 0:
+            raise GuardError(f"stopped by loop bound: more than {limits.loop_budget(self.n)} loop iterations "
+                             f"on a window of {self.n} tokens")
+        return value
+
+    def enter(self, key: str) -> None:
+        if key in self.active_calls:
+            raise GuardError(f"recursive call of `{key.split(':')[0]}` refused")
+        if len(self.active_calls) >= limits.MAX_CALL_DEPTH:
+            raise GuardError(f"more than {limits.MAX_CALL_DEPTH} nested function calls")
+        self.active_calls.add(key)
+
+    def leave(self, key: str) -> None:
+        self.active_calls.discard(key)
+
+    @staticmethod
+    def reraise(exc: BaseException) -> None:
+        """First statement of every except handler: a guard's stop is never caught."""
+        if isinstance(exc, GuardError) or not isinstance(exc, Exception):
+            raise exc
+
     def bounded(self, iterable, what: str) -> list:
         """Materialise an iterable, refusing more than max_elements items."""
         if hasattr(iterable, "__len__"):
@@ -173,6 +214,11 @@ class Sandbox:
 
     # -- guards called by instrumented code ------------------------------------
     def attr(self, obj: Any, name: str) -> Any:
+        for kind, members in _PLAIN_MEMBERS:
+            if isinstance(obj, kind):
+                if name in members:
+                    return getattr(obj, name)
+                raise GuardError(f"attribute `.{name}` is not available on {type(obj).__name__} values")
         if isinstance(obj, RestrictedNumpy):
             if name in allowlist.NUMPY_FUNCTIONS or name in allowlist.NUMPY_CONSTANTS:
                 return obj.member(name)
@@ -185,8 +231,10 @@ class Sandbox:
                 return self._str_method(obj, name)
         elif isinstance(obj, (list, tuple, set, frozenset, dict)):
             allowed = {list: allowlist.LIST_METHODS, tuple: allowlist.TUPLE_METHODS, set: allowlist.SET_METHODS,
-                       frozenset: allowlist.SET_METHODS, dict: allowlist.DICT_METHODS}[type(obj)] \
-                if type(obj) in (list, tuple, set, frozenset, dict) else frozenset()
+                       frozenset: allowlist.SET_METHODS, dict: allowlist.DICT_METHODS,
+                       collections.defaultdict: allowlist.DICT_METHODS,
+                       collections.Counter: allowlist.DICT_METHODS | allowlist.COUNTER_METHODS}.get(type(obj),
+                                                                                                 frozenset())
             if name in allowed:
                 self.charge(1 if name in _CONSTANT_TIME_METHODS else len(obj), f".{name}")
                 method = getattr(obj, name)
@@ -196,18 +244,19 @@ class Sandbox:
                     return self._growing(obj, method, name)
                 return method
         elif isinstance(obj, (np.ndarray, np.generic)):
+            if name in allowlist.TENSOR_IDENTITY_METHODS:
+                return lambda: obj
             if name in allowlist.ARRAY_ATTRIBUTES:
                 self.charge(1 if name in _CONSTANT_TIME_METHODS else int(np.size(obj)), f"array.{name}")
                 value = getattr(obj, name)
                 if name == "astype":
                     return lambda dtype, **kw: value(self._dtype(dtype))
                 return value
-        elif isinstance(obj, TokenizerAdapter):
-            if name in allowlist.TOKENIZER_ATTRIBUTES:
-                return getattr(obj, name)
-        elif isinstance(obj, Encoding):
-            if name in allowlist.ENCODING_ATTRIBUTES:
-                return getattr(obj, name)
+        elif isinstance(obj, RestrictedSpacy):
+            return obj.member(name)
+        elif isinstance(obj, RestrictedRe):
+            if name in allowlist.RE_FUNCTIONS | allowlist.RE_OTHER_FUNCTIONS | allowlist.RE_FLAGS:
+                return obj.member(name)
         raise GuardError(f"attribute `.{name}` is not available on {type(obj).__name__} values")
 
     def _str_method(self, text: str, name: str):
@@ -328,7 +377,9 @@ class Sandbox:
             if isinstance(index, slice):
                 self.charge(len(obj), "slice")
             return obj[index]
-        if isinstance(obj, (dict, Encoding)):
+        if isinstance(obj, collections.defaultdict) and index not in obj and len(obj) >= self.max_elements:
+            raise GuardError(f"dict would grow past {self.max_elements} entries")
+        if isinstance(obj, (dict, Encoding, _MATCH_TYPE, DocView, SpanView)):
             return obj[index]
         raise GuardError(f"{type(obj).__name__} values cannot be indexed")
 
@@ -393,7 +444,8 @@ class Sandbox:
         def str_(value=""):
             if hasattr(value, "__len__") and not isinstance(value, (str, np.ndarray)):
                 sandbox.charge(len(value) * max(4, _text_width(value) + 4), "str()")
-            if not isinstance(value, (str, int, float, bool, list, tuple, dict, set, np.ndarray, np.generic)) \
+            if not isinstance(value, (str, int, float, bool, list, tuple, dict, set, np.ndarray, np.generic,
+                                      TokenView, SpanView)) \
                     and value is not None:
                 raise GuardError(f"str() of {type(value).__name__} values is not allowed")
             return builtins.str(value)
@@ -403,7 +455,29 @@ class Sandbox:
                 raise GuardError("int() of a string longer than 100 characters")
             return builtins.int(value)
 
+        def defaultdict_(default_factory=None, *mapping):
+            if default_factory is not None and not callable(default_factory):
+                raise GuardError("defaultdict() needs a function or a type such as int or list")
+            if len(mapping) > 1:
+                raise GuardError("defaultdict() takes a factory and at most one mapping")
+            items = sandbox.bounded(mapping[0].items() if mapping and isinstance(mapping[0], dict) else
+                                    (mapping[0] if mapping else ()), "defaultdict()")
+            return collections.defaultdict(default_factory, items)
+
+        def counter_(iterable=()):
+            if isinstance(iterable, dict):
+                sandbox.charge(len(iterable), "Counter()")
+                return collections.Counter(iterable)
+            return collections.Counter(sandbox.bounded(iterable, "Counter()"))
+
+        def next_(iterator, *default):
+            if len(default) > 1:
+                raise GuardError("next() takes an iterator and at most one default")
+            return builtins.next(iterator, *default)
+
+        exceptions = {name: getattr(builtins, name) for name in allowlist.EXCEPTION_NAMES}
         return {
+            **exceptions, "defaultdict": defaultdict_, "Counter": counter_, "next": next_,
             "len": builtins.len, "range": range_, "enumerate": builtins.enumerate, "zip": builtins.zip,
             "reversed": builtins.reversed, "abs": builtins.abs, "round": builtins.round, "bool": builtins.bool,
             "float": builtins.float, "int": int_, "str": str_,
@@ -483,7 +557,13 @@ class Sandbox:
         space: dict[str, Any] = {"__builtins__": {"__import__": _numpy_internal_import}}
         space.update(self._builtins())
         space["np"] = self._numpy()
+        space["re"] = RestrictedRe(self)
+        space["spacy"] = RestrictedSpacy(self.text)
         space.update({
+            GUARD_PREFIX + "loop": self.loop_test,
+            GUARD_PREFIX + "enter": self.enter,
+            GUARD_PREFIX + "leave": self.leave,
+            GUARD_PREFIX + "reraise": self.reraise,
             GUARD_PREFIX + "attr": self.attr,
             GUARD_PREFIX + "iter": self.counted,
             GUARD_PREFIX + "binop": self.binop,

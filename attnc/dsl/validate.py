@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import ast
 import difflib
+import typing
 from dataclasses import dataclass
 
 from attnc.dsl import allowlist, limits
 from attnc.dsl.errors import Diagnostic
 from attnc.dsl.program import ProgramForm
+
+#: The model `spacy.load` accepts (attnc/dsl/spacy_support.py).
+SPACY_MODEL = "en_core_web_sm"
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,9 @@ class ValidatedModule:
     helpers: tuple[str, ...]
     constants: tuple[str, ...]
     docstring: str
+
+
+_TYPING_NAMES = frozenset(typing.__all__)
 
 
 def _suggest(name: str, options, fallback: str) -> str:
@@ -56,13 +63,41 @@ def _docstring(body: list[ast.stmt]) -> str:
     return ""
 
 
+def _breaks_out(body: list[ast.stmt]) -> bool:
+    """A `break` that leaves this loop (not one of an inner loop)."""
+    stack = list(body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Break):
+            return True
+        if not isinstance(node, (ast.For, ast.While, ast.FunctionDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(node))
+    return False
+
+
 def _always_returns(body: list[ast.stmt]) -> bool:
     for stmt in body:
         if isinstance(stmt, ast.Return):
             return True
         if isinstance(stmt, ast.If) and _always_returns(stmt.body) and _always_returns(stmt.orelse):
             return True
+        if isinstance(stmt, ast.While) and isinstance(stmt.test, ast.Constant) and stmt.test.value is True \
+                and not _breaks_out(stmt.body):
+            return True  # `while True:` without `break` only leaves by `return` (or a guard's stop)
+        if isinstance(stmt, ast.Try) and (_always_returns(stmt.body) or _always_returns(stmt.orelse)) \
+                and all(_always_returns(h.body) for h in stmt.handlers):
+            return True
     return False
+
+
+def _own_nodes(function: ast.FunctionDef | ast.Lambda):
+    """Nodes of a function's body, not entering nested functions."""
+    stack = list(function.body) if isinstance(function, ast.FunctionDef) else [function.body]
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(node))
 
 
 def _bound_names(function: ast.FunctionDef) -> set[str]:
@@ -71,7 +106,28 @@ def _bound_names(function: ast.FunctionDef) -> set[str]:
     for node in ast.walk(function):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and id(node) not in augmented:
             names.add(node.id)
+        elif isinstance(node, ast.FunctionDef) and node is not function:
+            names.add(node.name)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
     return names
+
+
+def _is_re_flag(node: ast.AST) -> bool:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return _is_re_flag(node.left) and _is_re_flag(node.right)
+    return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "re" \
+        and node.attr in allowlist.RE_FLAGS
+
+
+def _re_flags_value(node: ast.AST | None) -> int:
+    import regex
+
+    if node is None:
+        return 0
+    if isinstance(node, ast.BinOp):
+        return _re_flags_value(node.left) | _re_flags_value(node.right)
+    return int(getattr(regex, node.attr))
 
 
 def _annotation_is(node: ast.AST | None, *names: str) -> bool:
@@ -80,9 +136,12 @@ def _annotation_is(node: ast.AST | None, *names: str) -> bool:
 
 
 class _Checker:
-    def __init__(self, path: str):
+    def __init__(self, path: str, declared: dict[str, str] | None = None):
         self.path = path
         self.diagnostics: list[Diagnostic] = []
+        self.declared = dict(declared or {})
+        self.annotation_names = allowlist.ANNOTATION_NAMES | {
+            name for name, kind in self.declared.items() if kind in ("annotation", "collections")}
 
     def problem(self, node: ast.AST, rule: str, message: str, hint: str = "") -> None:
         self.diagnostics.append(Diagnostic(self.path, getattr(node, "lineno", 1),
@@ -117,14 +176,17 @@ class _Checker:
         if node is None:
             return
         if isinstance(node, ast.Name):
-            if node.id not in allowlist.ANNOTATION_NAMES:
+            if node.id not in self.annotation_names:
                 self.problem(node, "annotation", f"`{node.id}` is not an accepted type annotation",
-                             "use int, float, str, bool, list[...], dict[...], tuple[...], Window, np.ndarray")
+                             "use int, float, str, bool, list[...], dict[...], tuple[...], Window, np.ndarray, "
+                             "or a name declared by `from typing import ...`")
         elif isinstance(node, ast.Attribute):
-            if not (isinstance(node.value, ast.Name) and node.value.id == "np"
-                    and node.attr in allowlist.NUMPY_ANNOTATIONS):
+            base = node.value.id if isinstance(node.value, ast.Name) else None
+            typing_name = base == "typing" and self.declared.get("typing") == "module" and \
+                not node.attr.startswith("_") and node.attr in _TYPING_NAMES
+            if not (base == "np" and node.attr in allowlist.NUMPY_ANNOTATIONS) and not typing_name:
                 self.problem(node, "annotation", f"`.{node.attr}` is not an accepted type annotation",
-                             "the only dotted annotation is np.ndarray")
+                             "dotted annotations are np.ndarray and typing.<name> (after `import typing`)")
         elif isinstance(node, ast.Subscript):
             self.check_annotation(node.value)
             for item in node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]:
@@ -143,20 +205,90 @@ class _Checker:
 
 
 class _FunctionChecker(ast.NodeVisitor):
-    """Checks one function body; records helper calls with their loop depth."""
+    """Checks one function body; records calls of helpers and nested functions with their loop depth.
 
-    def __init__(self, checker: _Checker, function: ast.FunctionDef, module_names: dict[str, str]):
+    A nested `def` gets its own checker (its names: its own, the enclosing
+    functions', the module's); `registry` collects every checker by qualified
+    name (`outer.inner`) so the call graph covers nested functions too.
+    """
+
+    def __init__(self, checker: _Checker, function: ast.FunctionDef, module_names: dict[str, str],
+                 registry: dict[str, "_FunctionChecker"] | None = None, qualname: str | None = None,
+                 outer: "_FunctionChecker | None" = None):
         self.c = checker
         self.function = function
         self.module_names = module_names  # name -> "helper" | "constant"
-        self.locals = _bound_names(function)
+        self.qualname = qualname or function.name
+        self.registry = registry if registry is not None else {}
+        self.registry[self.qualname] = self
+        self.locals = _bound_names(function) | (outer.locals if outer else set())
+        #: visible nested functions: name -> qualified name
+        self.nested: dict[str, str] = dict(outer.nested) if outer else {}
+        for stmt in _own_nodes(function):
+            if isinstance(stmt, ast.FunctionDef):
+                self.nested[stmt.name] = f"{self.qualname}.{stmt.name}"
         self.depth = 0
         self.max_depth = 0
-        self.calls: list[tuple[str, int, ast.AST]] = []  # (helper, loop depth at call, node)
+        self.calls: list[tuple[str, int, ast.AST]] = []  # (callee's qualified name, loop depth at call, node)
+        self.allowed_lambdas: set[int] = set()
+        self.called_attributes: set[int] = set()
 
     def run(self) -> None:
         for stmt in self.function.body:
             self.visit(stmt)
+
+    # -- nested functions, lambdas ---------------------------------------------
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self.c.check_identifier(node, node.name, "function name")
+        if node.name in allowlist.BUILTINS or node.name == "np" or self.module_names.get(node.name) == "helper":
+            self.c.problem(node, "name", f"nested function `{node.name}` shadows a builtin or a top-level function",
+                           "rename it")
+        check_signature(self.c, node)
+        inner = _FunctionChecker(self.c, node, self.module_names, self.registry, self.nested[node.name], outer=self)
+        inner.run()
+        for default in node.args.defaults:
+            inner.visit(default)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        if id(node) not in self.allowed_lambdas:
+            self.c.problem(node, "lambda", "`lambda` is only allowed as the `key=` of sorted/max/min/.sort",
+                           "define a nested function with `def` for other uses")
+        for arg in node.args.args:
+            self.c.check_identifier(arg, arg.arg, "parameter")
+        saved = self.locals
+        self.locals = self.locals | {arg.arg for arg in node.args.args}
+        if any(isinstance(n, ast.Lambda) for n in ast.walk(node.body)):
+            self.c.problem(node, "lambda", "nested `lambda`", "use a nested `def`")
+        self.visit(node.body)
+        self.locals = saved
+
+    # -- while, try --------------------------------------------------------------
+    def visit_While(self, node: ast.While) -> None:
+        self._enter_loop(node)
+        self.visit(node.test)
+        for stmt in node.body:
+            self.visit(stmt)
+        self.depth -= 1
+
+    def visit_Try(self, node: ast.Try) -> None:
+        for stmt in node.body + node.orelse:
+            self.visit(stmt)
+        for handler in node.handlers:
+            self.check_handler(handler)
+            for stmt in handler.body:
+                self.visit(stmt)
+
+    def check_handler(self, handler: ast.ExceptHandler) -> None:
+        hint = "name built-in exception classes, e.g. `except (IndexError, KeyError):` or `except Exception:`"
+        if handler.type is None:
+            self.c.problem(handler, "except", "bare `except:` is not allowed", hint)
+        kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type] if handler.type else []
+        for kind in kinds:
+            if not (isinstance(kind, ast.Name) and kind.id in allowlist.EXCEPTION_NAMES):
+                spelled = kind.id if isinstance(kind, ast.Name) else type(kind).__name__.lower()
+                self.c.problem(kind, "except", f"`except {spelled}` is not allowed", hint)
+        if handler.name is not None:
+            self.c.check_identifier(handler, handler.name, "name")
 
     # -- loops ----------------------------------------------------------------
     def _enter_loop(self, node: ast.AST) -> None:
@@ -234,8 +366,23 @@ class _FunctionChecker(ast.NodeVisitor):
         if isinstance(node.ctx, ast.Store):
             self.c.check_identifier(node, node.id, "name")
             return
+        if node.id not in self.locals and node.id not in self.module_names:
+            declared = self.c.declared.get(node.id)
+            if declared == "annotation" or (declared == "module" and node.id == "typing"):
+                self.c.problem(node, "declaration", f"`{node.id}` is declared for type annotations only",
+                               "programs load nothing: the tokenizer is the entry point's second parameter")
+                return
+            if node.id in allowlist.EXCEPTION_NAMES:
+                self.c.problem(node, "except", f"`{node.id}` may only be named in an `except` clause",
+                               "programs cannot raise; return a value instead")
+                return
+            if node.id in ("re", "spacy") and declared != "module":
+                self.c.problem(node, "name", f"`{node.id}` is used without `import {node.id}`",
+                               f"add `import {node.id}` at the top")
+                return
         known = (node.id in self.locals or node.id in self.module_names or node.id in allowlist.BUILTINS
-                 or node.id == "np")
+                 or node.id == "np" or self.c.declared.get(node.id) == "collections"
+                 or (node.id in ("re", "spacy") and self.c.declared.get(node.id) == "module"))
         if not self.c.check_identifier(node, node.id, "name", reading=not known):
             return
         if not known:
@@ -250,6 +397,23 @@ class _FunctionChecker(ast.NodeVisitor):
             self.c.problem(node, "dunder" if _is_dunder(attr) else "attribute",
                            f"attribute `.{attr}` starts with `_`",
                            "private and double-underscore attributes are never allowed")
+        elif isinstance(node.value, ast.Name) and node.value.id == "spacy" and "spacy" not in self.locals:
+            if attr != "load" or id(node) not in self.called_attributes:
+                self.c.problem(node, "spacy", f"`spacy.{attr}` is not allowed",
+                               f"the only spaCy call is `spacy.load(\"{SPACY_MODEL}\")`")
+            self.visit(node.value)
+            return
+        elif isinstance(node.value, ast.Name) and node.value.id == "re" and "re" not in self.locals:
+            if attr in allowlist.RE_FUNCTIONS | allowlist.RE_OTHER_FUNCTIONS:
+                if id(node) not in self.called_attributes:
+                    self.c.problem(node, "regex", f"`re.{attr}` may only be called", "call it: `re.search(r\"...\", s)`")
+            elif attr not in allowlist.RE_FLAGS:
+                self.c.problem(node, "regex", f"`re.{attr}` is not allowed",
+                               _suggest(attr, allowlist.RE_FUNCTIONS | allowlist.RE_FLAGS,
+                                        "allowed: re.compile/search/match/fullmatch/findall/finditer/sub/split/"
+                                        "escape and the flags"))
+            self.visit(node.value)
+            return
         elif isinstance(node.value, ast.Name) and node.value.id == "np" and "np" not in self.locals:
             if attr in allowlist.NUMPY_ANNOTATIONS:
                 self.c.problem(node, "numpy", f"`np.{attr}` is only allowed in type annotations")
@@ -268,9 +432,29 @@ class _FunctionChecker(ast.NodeVisitor):
         if not isinstance(node.func, (ast.Name, ast.Attribute)):
             self.c.problem(node, "call", "only named functions and methods can be called",
                            "call a builtin, np.<function>, a helper or a method")
-        if isinstance(node.func, ast.Name) and self.module_names.get(node.func.id) == "helper" \
-                and node.func.id not in self.locals:
-            self.calls.append((node.func.id, self.depth, node))
+        if isinstance(node.func, ast.Name):
+            if node.func.id in self.nested:
+                self.calls.append((self.nested[node.func.id], self.depth, node))
+            elif self.module_names.get(node.func.id) == "helper" and node.func.id not in self.locals:
+                self.calls.append((node.func.id, self.depth, node))
+        callee = node.func.id if isinstance(node.func, ast.Name) else \
+            node.func.attr if isinstance(node.func, ast.Attribute) else None
+        for keyword in node.keywords:
+            if keyword.arg == "key" and isinstance(keyword.value, ast.Lambda) \
+                    and callee in allowlist.KEY_FUNCTION_CALLS:
+                self.allowed_lambdas.add(id(keyword.value))
+        if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) \
+                and node.func.value.id == "re" and "re" not in self.locals:
+            self.called_attributes.add(id(node.func))
+            if node.func.attr in allowlist.RE_FUNCTIONS:
+                self.check_regex_call(node)
+        if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) \
+                and node.func.value.id == "spacy" and "spacy" not in self.locals:
+            self.called_attributes.add(id(node.func))
+            model = node.args[0] if len(node.args) == 1 else None
+            if not (isinstance(model, ast.Constant) and model.value == SPACY_MODEL) or node.keywords:
+                self.c.problem(node, "spacy", f"spacy.load takes the one configured model, \"{SPACY_MODEL}\"",
+                               f"write `nlp = spacy.load(\"{SPACY_MODEL}\")`")
         for keyword in node.keywords:
             if keyword.arg is None or keyword.arg not in allowlist.KEYWORD_ARGUMENTS:
                 self.c.problem(keyword, "keyword", f"keyword argument `{keyword.arg}=` is not allowed",
@@ -280,6 +464,27 @@ class _FunctionChecker(ast.NodeVisitor):
         self.visit(node.func)
         for arg in node.args:
             self.visit(arg)
+
+    def check_regex_call(self, node: ast.Call) -> None:
+        """`re.<function>(<string literal>, ..., flags=re.X)`: the pattern is compiled here, once."""
+        pattern = node.args[0] if node.args else None
+        if not (isinstance(pattern, ast.Constant) and isinstance(pattern.value, str)):
+            self.c.problem(pattern or node, "regex", f"the pattern of `re.{node.func.attr}` must be a string literal",
+                           "write the pattern in the call: `re.search(r\"\\d+\", s)`")
+            return
+        flag_position = {"compile": 1, "search": 2, "match": 2, "fullmatch": 2, "findall": 2, "finditer": 2,
+                         "split": 3, "sub": 4, "subn": 4}[node.func.attr]
+        flags = [kw.value for kw in node.keywords if kw.arg == "flags"]
+        if len(node.args) > flag_position:
+            flags.append(node.args[flag_position])
+        for flag in flags:
+            if not _is_re_flag(flag):
+                self.c.problem(flag, "regex", "regex flags must be `re.<FLAG>` names joined by `|`",
+                               "e.g. `flags=re.IGNORECASE`")
+                return
+        problem = regex_problem(pattern.value, _re_flags_value(flags[0] if flags else None))
+        if problem:
+            self.c.problem(pattern, "regex", f"invalid regular expression: {problem}", "check the pattern")
 
     # -- literals and operators ---------------------------------------------------
     def visit_Constant(self, node: ast.Constant) -> None:
@@ -298,6 +503,45 @@ class _FunctionChecker(ast.NodeVisitor):
             self.c.problem(node, "format", "string formatting with `%` is not allowed",
                            "build strings with + and str()")
         self.generic_visit(node)
+
+
+def regex_problem(pattern: str, flags: int = 0) -> str | None:
+    """Why `pattern` cannot be a program's regex (too long, does not compile), or None."""
+    from attnc.dsl.regex_support import compile_pattern
+
+    if len(pattern) > limits.MAX_REGEX_LENGTH:
+        return f"pattern longer than {limits.MAX_REGEX_LENGTH} characters"
+    try:
+        compile_pattern(pattern, flags)
+    except Exception as exc:  # regex.error, or anything the compiler reports about the literal
+        return str(exc)
+    return None
+
+
+def check_signature(c: _Checker, function: ast.FunctionDef) -> None:
+    """Parameters (names, annotations, literal defaults) and the return annotation."""
+    for arg in function.args.args:
+        c.check_identifier(arg, arg.arg, "parameter")
+        c.check_annotation(arg.annotation)
+    c.check_annotation(function.returns)
+    for default in function.args.defaults:
+        if not _literal(default):
+            c.problem(default, "default", "default values must be literals", "write a number, string or None")
+
+
+def _is_allowed_module_call(node: ast.AST) -> bool:
+    """`re.compile(...)` or `spacy.load(...)`: the calls a module-level constant may hold (checked as calls)."""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+        and isinstance(node.func.value, ast.Name) and (node.func.value.id, node.func.attr) in (
+            ("re", "compile"), ("spacy", "load"))
+
+
+def _check_module_call(c: _Checker, call: ast.Call) -> None:
+    """A module-level `re.compile(...)`/`spacy.load(...)`: the rules of a call in a function with no locals."""
+    holder = ast.FunctionDef(name="<module>", args=ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[],
+                                                                  kw_defaults=[], kwarg=None, defaults=[]),
+                             body=[ast.Expr(value=call)], decorator_list=[])
+    _FunctionChecker(c, holder, {}).run()
 
 
 def _find_cycles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -324,8 +568,7 @@ def _entry_form(function: ast.FunctionDef) -> ProgramForm | None:
             and _annotation_is(args[2].annotation, "Window"):
         return "native"
     if len(args) == 2 and (args[0].annotation is None or _annotation_is(args[0].annotation, "str")) and \
-            (args[1].annotation is None or _annotation_is(args[1].annotation, *(
-                "PreTrainedTokenizerBase", "PreTrainedTokenizer", "PreTrainedTokenizerFast", "Any"))) \
+            (args[1].annotation is None or _annotation_is(args[1].annotation, *allowlist.TRANSFORMERS_NAMES, "Any")) \
             and args[0].arg != "self":
         return "paper"
     return None
@@ -335,13 +578,19 @@ ENTRY_HINT = ("define `def name(q: int, k: int, w: Window) -> float:` (native) o
               "`def name(sentence: str, tokenizer) -> tuple[str, np.ndarray]:` (paper)")
 
 
-def validate_module(module: ast.Module, path: str) -> tuple[ValidatedModule | None, list[Diagnostic]]:
+def validate_module(module: ast.Module, path: str, declared: dict[str, str] | None = None
+                    ) -> tuple[ValidatedModule | None, list[Diagnostic]]:
     """Check a parsed module.
+
+    Args:
+        module: from attnc.dsl.parse.parse_source.
+        path: shown in diagnostics.
+        declared: names the header lines declared (ParsedSource.declared).
 
     Returns:
         (result, diagnostics): `result` is None when any diagnostic was found.
     """
-    c = _Checker(path)
+    c = _Checker(path, declared)
     functions: dict[str, ast.FunctionDef] = {}
     constants: list[str] = []
     module_names: dict[str, str] = {}
@@ -359,9 +608,12 @@ def validate_module(module: ast.Module, path: str) -> tuple[ValidatedModule | No
             c.check_identifier(target, target.id, "constant")
             if target.id in module_names or target.id == "np" or target.id in allowlist.BUILTINS:
                 c.problem(target, "duplicate", f"`{target.id}` is already defined", "use another name")
-            if not _literal(stmt.value):
+            if _is_allowed_module_call(stmt.value) and c.declared.get(stmt.value.func.value.id) == "module":
+                _check_module_call(c, stmt.value)
+            elif not _literal(stmt.value):
                 c.problem(stmt.value, "constant", "module-level values must be literals",
-                          "compute values inside a function")
+                          "compute values inside a function; `re.compile(...)` and `spacy.load(...)` are the "
+                          "calls allowed here, after `import re` / `import spacy`")
             constants.append(target.id)
             module_names[target.id] = "constant"
             for node in ast.walk(stmt.value):
@@ -373,28 +625,20 @@ def validate_module(module: ast.Module, path: str) -> tuple[ValidatedModule | No
                   "programs are small")
         return None, c.diagnostics
 
-    edges: dict[str, set[str]] = {}
-    own_depth: dict[str, int] = {}
-    call_sites: dict[str, list[tuple[str, int, ast.AST]]] = {}
+    registry: dict[str, _FunctionChecker] = {}
     for name, function in functions.items():
-        for arg in function.args.args:
-            c.check_identifier(arg, arg.arg, "parameter")
-            c.check_annotation(arg.annotation)
-        c.check_annotation(function.returns)
-        for default in function.args.defaults:
-            if not _literal(default):
-                c.problem(default, "default", "default values must be literals", "write a number, string or None")
-        checker = _FunctionChecker(c, function, module_names)
+        check_signature(c, function)
+        checker = _FunctionChecker(c, function, module_names, registry)
         checker.run()
         for default in function.args.defaults:
             checker.visit(default)
-        edges[name] = {callee for callee, _, _ in checker.calls}
-        own_depth[name] = checker.max_depth
-        call_sites[name] = checker.calls
+    edges = {name: {callee for callee, _, _ in checker.calls} for name, checker in registry.items()}
+    own_depth = {name: checker.max_depth for name, checker in registry.items()}
+    call_sites = {name: checker.calls for name, checker in registry.items()}
 
     cycles = _find_cycles(edges)
     for cycle in cycles:
-        c.problem(functions[cycle[0]], "recursion", "recursive call: " + " -> ".join(cycle),
+        c.problem(registry[cycle[0]].function, "recursion", "recursive call: " + " -> ".join(cycle),
                   "programs may not recurse; use a loop")
     if not cycles:
         effective: dict[str, int] = {}
@@ -404,7 +648,7 @@ def validate_module(module: ast.Module, path: str) -> tuple[ValidatedModule | No
                 effective[name] = max([own_depth[name]] + [d + nesting(callee) for callee, d, _ in call_sites[name]])
             return effective[name]
 
-        for name in functions:
+        for name in registry:
             for callee, depth, node in call_sites[name]:
                 if depth + nesting(callee) > limits.MAX_LOOP_NESTING and depth <= limits.MAX_LOOP_NESTING \
                         and own_depth[name] <= limits.MAX_LOOP_NESTING:
@@ -428,7 +672,7 @@ def validate_module(module: ast.Module, path: str) -> tuple[ValidatedModule | No
         if not _always_returns(entry.body):
             c.problem(entry, "return", f"`{entry.name}` does not return a value on every path",
                       "end the function with a `return`")
-        for node in ast.walk(entry):
+        for node in _own_nodes(entry):
             if isinstance(node, ast.Return) and node.value is None:
                 c.problem(node, "return", "entry point returns without a value", "return a number or a matrix")
 

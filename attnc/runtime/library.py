@@ -159,10 +159,11 @@ class Library:
                  device: str = "cpu"):
         self.path = path
         self.manifest = manifest
-        self.records = {r.name: r for r in records}
+        # one record per name; should an older manifest repeat a name, the compiled program wins
+        self.records = {r.name: r for r in sorted(records, key=lambda r: r.status == "ok")}
         self.vocab = vocab
         self.device = device
-        self._names = sorted(r.name for r in records if r.status == "ok")
+        self._names = sorted(name for name, r in self.records.items() if r.status == "ok")
         self.programs: Mapping[str, CompiledProgram] = _Programs(self)
 
     @property
@@ -191,7 +192,7 @@ class Library:
             program = parse_program(text, str(source_path))
         except ProgramError as exc:
             raise LibraryError(f"{source_path}: the stored source no longer validates:\n{exc}") from None
-        if program.name != name:
+        if program.name != name.rsplit(".", 1)[-1].split("~")[0]:
             raise LibraryError(f"{source_path}: defines {program.name!r}, the manifest says {name!r}")
         compiled = compile_program(program, backend=record.backend, kernel_dir=self.path / KERNELS_DIR,
                                    device=self.device, probe=False)
@@ -207,6 +208,7 @@ class Library:
             if on_disk != compiled.kernel_source:
                 raise LibraryError(f"{self.path / KERNELS_DIR / expected}: differs from the regenerated kernel")
         compiled.sparse_k = record.sparse_k
+        compiled.library_name = name
         return compiled
 
     def window_independent(self, name: str) -> bool:

@@ -1,4 +1,4 @@
-"""Hostile: grammar while true. Must never run."""
+"""Hostile: while true (stopped by the loop bound). Must never run."""
 def hostile(q: int, k: int, w: Window) -> float:
     while True:
         pass
