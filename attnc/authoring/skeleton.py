@@ -30,6 +30,17 @@ WINDOW_MEMBERS = (
     ("w.last_punct[p]", "latest position < p that is punctuation, -1 if none"),
     ("w.prev_same[p]", "latest position < p with the same token id, -1 if none"),
     ("w.open_bracket[p]", "innermost bracket/quote still open before p, -1 if none"),
+    ("w.is_det[p]", "token classes (whole words): determiner ..."),
+    ("w.is_pron[p]", "... pronoun"),
+    ("w.is_prep[p]", "... preposition"),
+    ("w.is_conj[p]", "... conjunction"),
+    ("w.is_aux[p]", "... auxiliary or modal verb"),
+    ("w.is_sent_punct[p]", "sentence-final punctuation (. ! ?)"),
+    ("w.is_comma[p]", "comma-like punctuation (, ; :)"),
+    ("w.is_quote[p]", "quotation mark"),
+    ("w.is_newline[p]", "token holds a newline"),
+    ("w.is_cap[p]", "word starting with a capital letter (names, sentence starts)"),
+    ("w.is_number[p]", "digits, or a number word"),
 )
 
 _OUTPUT_RULE = """\
