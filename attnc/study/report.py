@@ -125,10 +125,10 @@ def _faithfulness(ctx: StudyContext) -> dict:
                             "baseline_increase_pct": theirs["ppl_increase_pct"], "ratio_of_increases": ratio,
                             "programs_better": ours["ppl"] < theirs["ppl"]})
     tuning = None
-    if ctx.tuning:
-        tuning = {k: ctx.tuning[k] for k in ("kl_start", "kl_end", "n_windows", "tokens", "stopped", "untunable")}
-        tuning["n_heads"] = len(ctx.tuning["tuned"])
-        tuning["steps"] = len(ctx.tuning["history"])
+    if ctx.tuning:  # one joint tuning per tuned set of heads (the first n of the order)
+        tuning = [{**{k: r[k] for k in ("kl_start", "kl_end", "n_windows", "tokens", "stopped", "untunable")},
+                   "n_heads": len(r["tuned"]), "steps": len(r["history"])}
+                  for _, r in sorted(ctx.tuning["by_count"].items(), key=lambda item: int(item[0]))]
     return {"baselines": baselines,
             "baseline_orders": {name: m["order"]["criterion"] for name, m in methods.items()},
             "baseline_verdict": verdict,
@@ -346,11 +346,11 @@ def _baselines_markdown(results: dict) -> list[str]:
                   f"| mixture (IoU) | {faithful['mean_output_error_iou_mixture']:.3f} |",
                   f"| mixture (output error), held-out IoU {faithful['mean_iou_heldout']:.3f} | "
                   f"{faithful['mean_output_error']:.3f} |"]
-    if tuning:
-        lines += ["", f"Tuning: the first {tuning['n_heads']} heads of the order tuned jointly on "
-                  f"{tuning['n_windows']} fit windows ({tuning['steps']} steps): KL(stock || replaced) "
-                  f"{tuning['kl_start']:.4f} -> {tuning['kl_end']:.4f} nats per token"
-                  + (f"; stopped: {tuning['stopped']}" if tuning["stopped"] else "") + "."]
+    for run in tuning or []:
+        lines += ["", f"Tuning: the first {run['n_heads']} heads of the order tuned jointly on "
+                  f"{run['n_windows']} fit windows ({run['steps']} steps): KL(stock || replaced) "
+                  f"{run['kl_start']:.4f} -> {run['kl_end']:.4f} nats per token"
+                  + (f"; stopped: {run['stopped']}" if run["stopped"] else "") + "."]
     return lines
 
 

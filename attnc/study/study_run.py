@@ -371,28 +371,40 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
     ordered = order_heads("programs", full_map, {"fit": (faithful or fitted).key, "use": config.use})
     order = ordered.record["order"]
 
-    # -- 5b. tune: the heads replaced together, fitted jointly to the model's output -------
-    tuned = None
+    # -- 5b. tune: each set of heads replaced together, fitted jointly to the model's output --
+    # Every sweep (and QA) point up to --tune-fraction gets weights tuned for exactly its own
+    # set of heads: weights tuned for 68 heads together compensate for each other, and are
+    # not the best weights for the first 27 alone.
+    tuned: dict[int, StageEntry] = {}
+    counts = sorted({heads_for_fraction(f, n_heads) for f in (*config.fractions, *(QA_FRACTIONS if config.qa else ()))})
     n_tuned = heads_for_fraction(config.tune_fraction, n_heads)
-    if config.use == "faithful" and config.tune_steps > 0 and config.tune_windows > 0 and n_tuned > 0:
-        def tune_stage(entry: StageEntry) -> dict:
-            from attnc.study.faithful_fit import tune_candidates
-            from attnc.study.tuning import tune_mixtures
+    if config.use == "faithful" and config.tune_steps > 0 and config.tune_windows > 0:
+        for count in [c for c in counts if 0 < c <= n_tuned]:
+            def tune_stage(entry: StageEntry, count=count) -> dict:
+                from attnc.study.faithful_fit import tune_candidates
+                from attnc.study.tuning import tune_mixtures
 
-            rows = _fit_sample(windows, config.tune_windows, config.seed + 1)
-            start = replacement_prefix(order, full_map, n_tuned)
-            result = tune_mixtures(loaded, library, start, windows.ids[rows],
-                                   candidates=tune_candidates(fits_json, start), steps=config.tune_steps,
-                                   lr=config.tune_lr, progress=config.progress)
-            return {**result.to_json(), "windows": [int(r) for r in rows]}
+                say(f"  tuning the first {count} heads of the order together")
+                rows = _fit_sample(windows, config.tune_windows, config.seed + 1)
+                start = replacement_prefix(order, full_map, count)
+                result = tune_mixtures(loaded, library, start, windows.ids[rows],
+                                       candidates=tune_candidates(fits_json, start), steps=config.tune_steps,
+                                       lr=config.tune_lr, progress=config.progress)
+                return {**result.to_json(), "windows": [int(r) for r in rows]}
 
-        tuned = stages.run("tune", "tune", {"order": ordered.key, "fraction": config.tune_fraction,
-                                            "steps": config.tune_steps, "windows": config.tune_windows,
-                                            "lr": config.tune_lr, "seed": config.seed, "v": 1}, tune_stage)
-        full_map = ReplacementMap({**full_map.heads, **ReplacementMap(
-            {head: [tuple(p) for p in mixture] for head, mixture in tuned.record["tuned"].items()}).heads})
-        for head, mixture in tuned.record["tuned"].items():
+            tuned[count] = stages.run("tune", "tune", {"order": ordered.key, "count": count,
+                                                       "steps": config.tune_steps, "windows": config.tune_windows,
+                                                       "lr": config.tune_lr, "seed": config.seed, "v": 2}, tune_stage)
+    tuned_maps = {count: ReplacementMap({**full_map.heads, **ReplacementMap(
+        {head: [tuple(p) for p in mixture] for head, mixture in entry.record["tuned"].items()}).heads})
+        for count, entry in tuned.items()}
+    if tuned:
+        for head, mixture in tuned[max(tuned)].record["tuned"].items():
             fits_json["heads"][head]["tuned"] = {"programs": [p for p, _ in mixture], "weights": [w for _, w in mixture]}
+
+    def programs_map(count: int) -> ReplacementMap:
+        """What replaces the first `count` heads: weights tuned for that set when it was tuned."""
+        return tuned_maps.get(count, full_map)
 
     # -- 6. sweep: the same held-out windows and fractions for every method ------------------
     from attnc.study.sweep import replaced_perplexity, replaced_qa
@@ -418,7 +430,7 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
                 inputs = {"model": model_id, "ids": ids_sha256(ppl_ids), "mean_ablation": means_entry.key,
                           "heads": order[:count]}
             else:
-                replacement = replacement_prefix(order, target if count else full_map, count)
+                replacement = replacement_prefix(order, programs_map(count) if method == "programs" else target, count)
 
                 def sweep_stage(entry: StageEntry, replacement=replacement, fraction=fraction) -> dict:
                     say(f"  perplexity with {len(replacement)} of {n_heads} heads replaced ({fraction:.0%})")
@@ -471,7 +483,8 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
     for task, path in config.qa.items():
         per_fraction = {}
         for fraction in QA_FRACTIONS:
-            replacement = replacement_prefix(order, full_map, heads_for_fraction(fraction, n_heads))
+            count = heads_for_fraction(fraction, n_heads)
+            replacement = replacement_prefix(order, programs_map(count), count)
 
             def qa_stage(entry: StageEntry, replacement=replacement, task=task, path=path) -> dict:
                 say(f"  {task} with {len(replacement)} heads replaced")
@@ -494,11 +507,11 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
         config=config, loaded=loaded, windows=windows, library=library, store=store, table=table,
         fits=fits_json, selection=fitted.record, order=ordered.record, points=points, qa=qa,
         baselines=baselines, faithful=faithful.record if faithful else None,
-        tuning=tuned.record if tuned else None,
+        tuning={"by_count": {str(c): e.record for c, e in tuned.items()}} if tuned else None,
         compile_record=compiled.record, score_record=scored.record, stage_keys={
             "compile": compiled.key, "extract": extracted.key, "score": scored.key, "fit": fitted.key,
             "faithful": faithful.key if faithful else None, "order": ordered.key,
-            "tune": tuned.key if tuned else None},
+            "tune": {str(c): e.key for c, e in tuned.items()}},
     )
     results = report.build_results(context)
     stages.seconds["report"] = time.perf_counter() - report_started
