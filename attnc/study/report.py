@@ -356,22 +356,24 @@ def _baselines_markdown(results: dict) -> list[str]:
 
 def headline_table(results: dict) -> str:
     """The few lines `attnc demo` prints."""
-    sweep = {round(p["fraction"], 4): p for p in results["sweep"]}
-    quarter = sweep.get(0.25)
     rows = [
         ("model", results["model"]),
         ("windows (fit / held-out)", f"{results['n_windows_fit']} / {results['n_windows_heldout']} x {results['window']} tokens"),
         ("programs (selected)", f"{results['n_programs']} ({results['n_programs_selected']})"),
         ("mean best-fit IoU, held-out", f"{results['mean_best_iou_heldout']:.3f}"),
         ("mean best-mixture IoU, held-out", f"{results['mean_best_mixture_iou_heldout']:.3f}"),
+        *([("mean faithful-mixture IoU, held-out", f"{results['faithful']['mean_iou_heldout']:.3f}")]
+          if results.get("faithful") else []),
         ("perplexity, stock", f"{results['ppl_baseline']:.3f} ({results['tokens_evaluated']} held-out tokens)"),
     ]
-    if quarter is not None:
-        rows.append(("perplexity, 25% heads replaced", f"{quarter['ppl']:.3f} ({quarter['ppl_increase_pct']:+.1f}%)"))
-    for name, points in (results.get("baselines") or {}).items():
-        at = {round(p["fraction"], 4): p for p in points}.get(0.25)
-        if name != "programs" and at is not None:
-            rows.append((f"  baseline {name.replace('_', ' ')}, 25%", f"{at['ppl']:.3f} ({at['ppl_increase_pct']:+.1f}%)"))
+    labels = {"programs": "programs", "content_free": "content-free baseline", "mean_ablation": "mean ablation"}
+    for name, points in (results.get("baselines") or {"programs": results["sweep"]}).items():
+        at = {round(p["fraction"], 4): p for p in points}
+        shown = [f"{f:.0%} {at[f]['ppl']:.3f} ({at[f]['ppl_increase_pct']:+.1f}%)" for f in (0.1, 0.25) if f in at]
+        if shown:
+            rows.append((f"perplexity replaced, {labels.get(name, name)}", "; ".join(shown)))
+    if results.get("programs_beat_baselines") is not None:
+        rows.append(("programs beat both baselines at 10% and 25%", "yes" if results["programs_beat_baselines"] else "NO"))
     for task, row in results["qa"].items():
         rows.append((f"{task} accuracy (stock -> 25%)", f"{row['acc_baseline']:.3f} -> {row['acc_replaced_25']:.3f} (n={row['n']})"))
     rows.append(("wall time", f"{results['wall_seconds']:.0f} s"))
