@@ -391,6 +391,25 @@ def measured_impact(
     return LossImpact(impact, int(n_windows), tokens, time.perf_counter() - started)
 
 
+def replaced_nll(loaded, source, replacement: "ReplacementMap | MeanAblation", ids: np.ndarray, *,
+                 batch_size: int = 8, progress: bool = False) -> float:
+    """Summed next-token NLL of windows `ids` with every head of `replacement` replaced (gates at 1)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    starts = range(0, len(ids), batch_size)
+    if progress:
+        import sys
+
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc="perplexity", unit="batch", file=sys.stderr)
+    total = 0.0
+    with GatedModel(loaded, replacement) as gated:
+        for start in starts:
+            gates = torch.ones(len(gated.heads), device=gated.device)
+            total += float(gated.nll(source, ids[start:start + batch_size], gates).double())
+    return total
+
+
 def order_by_iou(iou: dict[str, float]) -> list[str]:
     """Heads from the best-explained (highest held-out IoU) to the worst."""
     return sorted(iou, key=lambda head: (-iou[head], head))

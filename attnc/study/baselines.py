@@ -21,11 +21,9 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
-
 from attnc.runtime.heads import Head, parse_head
 from attnc.runtime.replacement import ReplacementMap
-from attnc.study.attribution import GatedModel, MeanAblation
+from attnc.study.attribution import MeanAblation
 
 #: The content-free programs' sources (compiled into every study's library).
 CONTENT_FREE_DIR = Path(__file__).resolve().parent / "content_free"
@@ -55,20 +53,11 @@ def ablated_perplexity(loaded, ablation: MeanAblation, ids: np.ndarray, *, fract
     from attnc.runtime.heads import head_name
     from attnc.study.sweep import SweepPoint
 
+    from attnc.study.attribution import replaced_nll
+
     started = time.perf_counter()
     ids = np.asarray(ids, dtype=np.int64)
-    starts = range(0, len(ids), batch_size)
-    if progress:
-        import sys
-
-        from tqdm import tqdm
-
-        starts = tqdm(starts, desc="perplexity", unit="batch", file=sys.stderr)
-    nll = 0.0
-    with GatedModel(loaded, ablation) as gated:
-        for start in starts:
-            chunk = ids[start:start + batch_size]
-            nll += float(gated.nll(None, chunk, torch.ones(len(ablation), device=gated.device)).double())
+    nll = replaced_nll(loaded, None, ablation, ids, batch_size=batch_size, progress=progress)
     tokens = int(ids.shape[0] * (ids.shape[1] - 1))
     return SweepPoint(fraction=float(fraction), n_heads_replaced=len(ablation), ppl=math.exp(nll / tokens),
                       tokens_evaluated=tokens, n_windows=int(len(ids)), seconds=time.perf_counter() - started,

@@ -17,11 +17,10 @@ import math
 from typing import Mapping, Sequence
 
 import numpy as np
-import torch
 
 from attnc.runtime.heads import head_name, parse_head
 from attnc.runtime.replacement import ReplacementMap
-from attnc.study.attribution import GatedModel
+from attnc.study.attribution import replaced_nll
 from attnc.study.baselines import CONTENT_FREE_PROGRAMS
 from attnc.study.faithful_fit import tune_candidates
 from attnc.study.tuning import TuneError, tune_mixtures
@@ -43,12 +42,7 @@ def parse_head_list(text: str) -> list[str]:
 
 def _heldout_nll(loaded, source, replacement: ReplacementMap, ids: np.ndarray, batch_size: int) -> float:
     """Mean next-token NLL on `ids` with every head of `replacement` replaced (none: the stock model)."""
-    total = 0.0
-    with GatedModel(loaded, replacement) as gated:
-        for start in range(0, len(ids), batch_size):
-            chunk = ids[start:start + batch_size]
-            total += float(gated.nll(source, chunk, torch.ones(len(replacement), device=gated.device)))
-    return total / (ids.shape[0] * (ids.shape[1] - 1))
+    return replaced_nll(loaded, source, replacement, ids, batch_size=batch_size) / (ids.shape[0] * (ids.shape[1] - 1))
 
 
 def _heldout_iou(loaded, source, maps: Sequence[ReplacementMap], ids: np.ndarray, batch_size: int) -> list[dict]:
