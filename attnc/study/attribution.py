@@ -119,13 +119,9 @@ class GatedModel:
 
     def __init__(self, loaded, replacement: "ReplacementMap | MeanAblation | None" = None):
         self.model = loaded.model
-        if isinstance(replacement, MeanAblation):
-            self.heads = [(key, None) for key in sorted(replacement.means)]
-            self.means = {key: torch.as_tensor(np.asarray(v), dtype=torch.float32) for key, v in
-                          replacement.means.items()}
-        else:
-            self.heads = list((replacement or ReplacementMap({})).heads.items())
-            self.means = {}
+        means = replacement.means if isinstance(replacement, MeanAblation) else {}
+        self.heads = ([(key, None) for key in sorted(means)] if isinstance(replacement, MeanAblation)
+                      else list((replacement or ReplacementMap({})).heads.items()))
         self.base_name = self.model.config._attn_implementation
         self.implementation = IMPLEMENTATION_PREFIX + "".join(c if c.isalnum() else "_" for c in self.base_name)
         bases = {base_attention_function(m, self.base_name) for m in attention_modules(self.model)}
@@ -133,7 +129,8 @@ class GatedModel:
             raise ValueError("gated attention needs one base attention function for every layer")
         self.base = bases.pop()
         self.device = next(self.model.parameters()).device
-        self.means = {key: v.to(self.device) for key, v in self.means.items()}
+        self.means = {key: torch.as_tensor(np.asarray(v), dtype=torch.float32, device=self.device)
+                      for key, v in means.items()}
 
     def __enter__(self) -> "GatedModel":
         from transformers import AttentionInterface
@@ -391,22 +388,26 @@ def measured_impact(
     return LossImpact(impact, int(n_windows), tokens, time.perf_counter() - started)
 
 
-def replaced_nll(loaded, source, replacement: "ReplacementMap | MeanAblation", ids: np.ndarray, *,
-                 batch_size: int = 8, progress: bool = False) -> float:
-    """Summed next-token NLL of windows `ids` with every head of `replacement` replaced (gates at 1)."""
-    ids = np.asarray(ids, dtype=np.int64)
+def window_batches(ids: np.ndarray, batch_size: int, progress: bool = False, label: str = "batch"):
+    """`ids` in consecutive batches of `batch_size` windows (with a progress bar on stderr if asked)."""
     starts = range(0, len(ids), batch_size)
     if progress:
         import sys
 
         from tqdm import tqdm
 
-        starts = tqdm(starts, desc="perplexity", unit="batch", file=sys.stderr)
+        starts = tqdm(starts, desc=label, unit="batch", file=sys.stderr)
+    for start in starts:
+        yield ids[start:start + batch_size]
+
+
+def replaced_nll(loaded, source, replacement: "ReplacementMap | MeanAblation", ids: np.ndarray, *,
+                 batch_size: int = 8, progress: bool = False) -> float:
+    """Summed next-token NLL of windows `ids` with every head of `replacement` replaced (gates at 1)."""
     total = 0.0
     with GatedModel(loaded, replacement) as gated:
-        for start in starts:
-            gates = torch.ones(len(gated.heads), device=gated.device)
-            total += float(gated.nll(source, ids[start:start + batch_size], gates).double())
+        for chunk in window_batches(np.asarray(ids, dtype=np.int64), batch_size, progress, "perplexity"):
+            total += float(gated.nll(source, chunk, torch.ones(len(gated.heads), device=gated.device)).double())
     return total
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from attnc.runtime.heads import parse_head
-from attnc.study.attribution import GatedModel, MeanAblation
+from attnc.study.attribution import GatedModel, MeanAblation, window_batches
 
 #: Weights below this are dropped from a fitted mixture (and the rest renormalised).
 MIN_WEIGHT = 1e-3
@@ -78,22 +78,12 @@ def _record(gated: GatedModel, ids: np.ndarray) -> dict[int, tuple[torch.Tensor,
     return record
 
 
-def _batches(ids: np.ndarray, batch_size: int, progress: bool, label: str):
-    starts = range(0, len(ids), batch_size)
-    if progress:
-        from tqdm import tqdm
-
-        starts = tqdm(starts, desc=label, unit="batch", file=sys.stderr)
-    for start in starts:
-        yield ids[start:start + batch_size]
-
-
 def head_means(loaded, ids: np.ndarray, *, batch_size: int = 8, progress: bool = False) -> MeanAblation:
     """Every head's output averaged over every token of windows `ids` (use fit windows)."""
     sums: dict[tuple[int, int], torch.Tensor] = {}
     count = 0
     with GatedModel(loaded) as gated:
-        for chunk in _batches(np.asarray(ids), batch_size, progress, "head means"):
+        for chunk in window_batches(np.asarray(ids), batch_size, progress, "head means"):
             for layer, (_, out) in _record(gated, chunk).items():
                 total = out.double().sum(dim=(0, 1))  # [H, d]
                 for head in range(total.shape[0]):
@@ -107,7 +97,7 @@ def head_values(loaded, ids: np.ndarray, heads: Sequence[tuple[int, int]], *, ba
     groups = loaded.n_heads // loaded.n_kv_heads
     parts = []
     with GatedModel(loaded) as gated:
-        for chunk in _batches(np.asarray(ids), batch_size, False, ""):
+        for chunk in window_batches(np.asarray(ids), batch_size):
             record = _record(gated, chunk)
             parts.append(torch.stack([record[layer][0][:, head // groups] for layer, head in heads], dim=1)
                          .float().cpu().numpy())
@@ -164,6 +154,9 @@ def fit_output_mixtures(
     norm = dict.fromkeys(heads, 0.0)
     position = {head: store.head_position(*keys[head]) for head in heads}
     groups = loaded.n_heads // loaded.n_kv_heads
+    by_layer: dict[int, list[str]] = {}
+    for head in heads:
+        by_layer.setdefault(keys[head][0], []).append(head)
     with GatedModel(loaded) as gated:
         batches = store.iter_windows(list(window_indices))
         if progress:
@@ -176,9 +169,6 @@ def fit_output_mixtures(
                 record = _record(gated, part_ids)
                 got = source.matrices(names, part_ids)
                 matrices = {n: torch.as_tensor(np.asarray(got[n]), dtype=torch.float32) for n in names}
-                by_layer: dict[int, list[str]] = {}
-                for head in heads:
-                    by_layer.setdefault(keys[head][0], []).append(head)
                 for layer, layer_heads in by_layer.items():
                     values = record[layer][0].float().cpu()  # [B, kvH, n, d]
                     outputs: dict[tuple[str, int], torch.Tensor] = {}  # (program, kv head) -> P V
@@ -207,10 +197,4 @@ def fit_output_mixtures(
         fits[head] = OutputFit(head, tuple(candidates[head][i] for i in kept), tuple(float(w[i]) for i in kept),
                                max(error, 0.0), singles, tuple(candidates[head]), g, b, c)
     return fits
-
-
-def output_errors_json(fits: Mapping[str, OutputFit]) -> dict:
-    """head -> {"programs", "weights", "output_error"} for result files."""
-    return {head: {"programs": list(f.programs), "weights": list(f.weights), "output_error": f.output_error}
-            for head, f in fits.items()}
 

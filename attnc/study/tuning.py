@@ -137,11 +137,13 @@ def tune_mixtures(
     bad = [n for n, m in matrices.items() if not torch.isfinite(m).all()]
     if bad:
         raise TuneError(f"program(s) {', '.join(bad)} gave non-finite matrices on the tuning windows")
-    theta = []
-    for key in heads:
+    def start_logits(key: Head) -> torch.Tensor:
+        """The start mixture's weights as logits over the head's pool (absent programs at MIN_WEIGHT)."""
         weight = dict(start.heads[key])
-        theta.append(torch.tensor([math.log(max(weight.get(n, 0.0), MIN_WEIGHT)) for n in pools[key]],
-                                  dtype=torch.float32, device=device, requires_grad=len(pools[key]) > 1))
+        return torch.tensor([math.log(max(weight.get(n, 0.0), MIN_WEIGHT)) for n in pools[key]],
+                            dtype=torch.float32, device=device)
+
+    theta = [start_logits(key).requires_grad_(len(pools[key]) > 1) for key in heads]
     batches = [np.arange(s, min(s + batch_size, len(ids))) for s in range(0, len(ids), batch_size)]
     gates = torch.ones(len(heads), device=device)
     layer_heads: dict[int, dict[int, tuple[int, int]]] = {}
@@ -199,8 +201,7 @@ def tune_mixtures(
             theta = good if stopped else [t.detach() for t in theta]
         kl_end = total_kl(theta)
     if not kl_end <= kl_start:  # never hand back weights that fit worse than the start (or NaN)
-        theta = [torch.tensor([math.log(max(dict(start.heads[k]).get(n, 0.0), MIN_WEIGHT)) for n in pools[k]])
-                 for k in heads]
+        theta = [start_logits(key) for key in heads]
         kl_end = kl_start
     tuned: dict[Head, Mixture] = {}
     for key, t in zip(heads, theta):
