@@ -63,3 +63,34 @@ def test_tune_bad_input(workdir, capsys, extra, message):
     assert main(_args(workdir, *extra)) == 2
     err = capsys.readouterr().err
     assert "attnc tune: error:" in err and message in err
+
+
+def test_tune_constants_writes_new_programs_and_a_library(workdir, capsys):
+    """--constants: the main programs' constants are tuned per head, written as DSL and compiled."""
+    root = workdir
+    build_library([PROGRAMS / "decay_070.py", PROGRAMS / "sink_previous.py", CONTENT_FREE_DIR], root / "lib_c")
+    fits = {"format": "attnc-fits/1", "model": "tiny", "window": 16, "n_windows_fit": 1, "n_windows_heldout": 1,
+            "heads": {"0.1": {"program": "decay_070", "iou_fit": 0.5, "iou_heldout": 0.5},
+                      "1.2": {"program": "sink_previous", "iou_fit": 0.4, "iou_heldout": 0.4}}}
+    (root / "fits_c.json").write_text(json.dumps(fits))
+    out = root / "out_c"
+    args = ["tune", "--model", str(root / "model"), "--corpus", str(root / "corpus.txt"), "--window", "16",
+            "--lib", str(root / "lib_c"), "--fits", str(root / "fits_c.json"), "--out", str(out),
+            "--heads", "0.1,1.2", "--steps", "8", "--fit-windows", "4", "--heldout-windows", "2",
+            "--constants", "--constants-lr", "0.2", "--json"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["kl_end"] < report["kl_start"]
+    written = report["programs_written"]
+    assert written and all("_tuned_l" in name for name in written)
+    assert {c["program"] for c in report["constants"]} <= {"decay_070", "sink_previous"}
+    fits_out = json.loads((out / "fits.json").read_text())
+    named = {n for h in ("0.1", "1.2") for n in fits_out["heads"][h]["tuned"]["programs"]}
+    assert set(written) <= named
+    from attnc.runtime.library import load_library
+
+    library = load_library(out / "lib")
+    assert set(written) <= set(library.names) and "decay_070" in library.names
+    for name in written:  # ordinary source: provenance in the header, constants changed
+        text = (out / "programs" / f"{name}.py").read_text()
+        assert text.startswith("# tuned by attnc tune on 4 fit windows") and f"def {name}(" in text

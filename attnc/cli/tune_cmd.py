@@ -29,6 +29,11 @@ def register(subparsers) -> None:
     parser.add_argument("--fit-windows", type=int, default=8, help="fit windows tuned on (default: 8)")
     parser.add_argument("--heldout-windows", type=int, default=16,
                         help="held-out windows the result is re-scored on (default: 16; 0: none)")
+    parser.add_argument("--constants", action="store_true",
+                        help="also tune each head's main programs' numeric constants (a private copy per head), "
+                             "written as new programs to DIR/programs/ and compiled with the library into DIR/lib")
+    parser.add_argument("--constants-lr", type=float, default=0.03,
+                        help="learning rate on program constants (default: 0.03)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=handle)
 
@@ -46,12 +51,18 @@ def handle(args: argparse.Namespace) -> int:
         library = load_library(args.lib, vocab=loaded.vocab)
         fit_ids = windows.ids[windows.fit_indices[:args.fit_windows]]
         heldout_ids = windows.ids[windows.heldout_indices[:args.heldout_windows]]
-        document, report = run_tune(loaded, library, fits, heads, fit_ids, heldout_ids, steps=args.steps,
-                                    lr=args.lr, batch_size=min(args.batch_size, 4), progress=not args.json)
+        note = (f"tuned by attnc tune on {len(fit_ids)} fit windows of {args.corpus} "
+                f"({args.window} tokens, split seed {args.seed}), {len(heads)} heads replaced together")
+        document, report, sources = run_tune(
+            loaded, library, fits, heads, fit_ids, heldout_ids, steps=args.steps, lr=args.lr,
+            batch_size=min(args.batch_size, 4), progress=not args.json, constants=args.constants,
+            constants_lr=args.constants_lr, note=note)
     except (*user_errors(), ReplacementError, json.JSONDecodeError) as error:
         print(f"attnc tune: error: {error}", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
+    if sources:
+        report["library"] = str(_write_programs(args.out, library, sources))
     write_json_atomic(args.out / "fits.json", document)
     write_json_atomic(args.out / "tune.json", report)
     if args.json:
@@ -69,5 +80,29 @@ def handle(args: argparse.Namespace) -> int:
                   f"{held['ppl_start']:.3f} ({held['ppl_increase_pct_start']:+.1f}%) before, "
                   f"{held['ppl_tuned']:.3f} ({held['ppl_increase_pct_tuned']:+.1f}%) tuned; "
                   f"mean IoU {held['mean_iou_start']:.3f} -> {held['mean_iou_tuned']:.3f}")
+        if report.get("constants"):
+            print(f"constants tuned for {len(report['constants'])} (head, program) pairs: new programs in "
+                  f"{args.out / 'programs'}, compiled with the library into {report['library']} "
+                  f"(use --lib {report['library']} with this fits.json)")
+        for name, why in sorted(report.get("not_tunable", {}).items()):
+            print(f"  constants kept: {why}")
         print(f"wrote {args.out / 'fits.json'} and {args.out / 'tune.json'}")
     return 0
+
+
+def _write_programs(out: Path, library, sources: dict[str, str]) -> Path:
+    """DIR/programs/<name>.py for each tuned program, and DIR/lib: the library's sources plus them."""
+    from attnc.compiler.library_build import build_library
+    from attnc.compiler.library_format import SOURCES_DIR
+
+    programs = out / "programs"
+    programs.mkdir(parents=True, exist_ok=True)
+    for name, text in sources.items():
+        tmp = programs / f".{name}.py.tmp"
+        tmp.write_text(text)
+        tmp.replace(programs / f"{name}.py")
+    report = build_library([Path(library.path) / SOURCES_DIR, programs], out / "lib")
+    failed = [r.name for r in report.failed if r.name in sources]
+    if failed:
+        raise SystemExit(f"attnc tune: error: tuned programs failed to compile: {', '.join(failed)}")
+    return out / "lib"

@@ -180,7 +180,8 @@ class Library:
         """name -> the program it duplicates (same output on the probe windows)."""
         return {name: r.duplicate_of for name, r in self.records.items() if r.duplicate_of}
 
-    def _compile(self, name: str) -> CompiledProgram:
+    def source_text(self, name: str) -> str:
+        """The stored source of compiled program `name` (checked against the manifest's sha256)."""
         record = self.records.get(name)
         if record is None or record.status != "ok":
             raise KeyError(f"no compiled program named {name!r} in {self.path}")
@@ -188,6 +189,14 @@ class Library:
         text = source_path.read_bytes().decode("utf-8")
         if source_sha256(text) != record.sha256:
             raise LibraryError(f"{source_path}: sha256 differs from the manifest (changed after loading?)")
+        return text
+
+    def _compile(self, name: str) -> CompiledProgram:
+        record = self.records.get(name)
+        if record is None or record.status != "ok":
+            raise KeyError(f"no compiled program named {name!r} in {self.path}")
+        source_path = self.path / SOURCES_DIR / f"{name}.py"
+        text = self.source_text(name)
         try:
             program = parse_program(text, str(source_path))
         except ProgramError as exc:
