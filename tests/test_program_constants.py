@@ -127,3 +127,22 @@ def test_constants_for_a_program_the_head_does_not_mix_are_refused(loaded):
     other = ParametricProgram("loglin", LOGLINEAR, loaded.vocab)
     with pytest.raises(TuneError, match="does not mix it"):
         tune_mixtures(loaded, _Decays(loaded.vocab), start, ids, constants={(0, 1): [other]}, steps=1)
+
+
+class _Loglin(_Decays):
+    def __init__(self, vocab):
+        self.vocab = vocab
+        self.programs = {"loglin": compile_program(parse_program(LOGLINEAR))}
+
+
+def test_constants_that_overflow_stop_tuning_and_keep_the_last_good_ones(loaded):
+    """A learning rate that sends e ** score to inf: tuning stops, names the head and program, loses nothing."""
+    ids = _ids(loaded, n=16, batch=4, seed=3)
+    start = ReplacementMap({(1, 2): (("loglin", 1.0),)})
+    program = ParametricProgram("loglin", LOGLINEAR, loaded.vocab)
+    result = tune_mixtures(loaded, _Loglin(loaded.vocab), start, ids, constants={(1, 2): [program]},
+                           steps=20, constants_lr=1e4, batch_size=2)
+    assert result.stopped is not None and "loglin" in result.stopped and "1.2" in result.stopped
+    assert math.isfinite(result.kl_end) and result.kl_end <= result.kl_start
+    for values in result.constants.values():
+        assert all(math.isfinite(v) and abs(v) < 1e4 for v in values)
