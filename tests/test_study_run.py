@@ -11,6 +11,7 @@ import torch
 
 from attnc.cli import main
 from attnc.runtime.corpus import make_windows, read_corpus
+from attnc.runtime.heads import parse_head
 from attnc.runtime.models import load_model, tiny_model
 from attnc.runtime.perplexity import perplexity
 from attnc.study.study_run import StudyConfig, StudyError, run_study
@@ -186,3 +187,47 @@ def test_cli_reports_bad_input_in_one_line(workdir, tmp_path, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("attnc study: error:") and "Traceback" not in err
+
+
+def test_study_tunes_program_constants_and_sweeps_the_new_programs(workdir):
+    """With programs that have constants, each tuned set gets its own new programs, used by its sweep point."""
+    progs = workdir / "programs_constants"
+    progs.mkdir(exist_ok=True)
+    sharp = workdir / "model_sharp"  # peaked attention, so that programs other than uniform are chosen
+    loaded = tiny_model("llama", n_layers=2, n_heads=4)
+    with torch.no_grad():
+        for layer in loaded.model.model.layers:
+            layer.self_attn.q_proj.weight.mul_(12.0)
+    loaded.model.save_pretrained(sharp)
+    loaded.tokenizer.save_pretrained(sharp)
+    for name in ("decay_070", "sink_previous", "previous_token"):
+        (progs / f"{name}.py").write_text((PROGRAMS / f"{name}.py").read_text())
+    run = run_study(_config(workdir, "constants", programs=[progs], baselines=(), fractions=(0.0, 0.25), model=str(sharp),
+                            tune_steps=6, tune_windows=4, tune_constants_lr=0.1,
+                            tune_constants_min_weight=0.0), say=lambda s: None)
+    results = run.results
+    tuning = results["tuning"]
+    assert tuning and all(t["kl_end"] <= t["kl_start"] for t in tuning)
+    cache = run.out / "cache"
+    records = [json.loads(p.read_text()) for p in cache.glob("tune-*/stage.json")]
+    sources = {name: text for r in records for name, text in (r.get("sources") or {}).items()}
+    assert sources, "no constants were tuned"
+    from attnc.dsl import parse_program
+
+    for name, text in sources.items():  # each new program is valid DSL whose entry is its name
+        assert parse_program(text).name == name and "_tuned_l" in name
+    # the 25% sweep point is the model with that set's tuned mixtures and new programs installed
+    from attnc.runtime.library import load_library
+    from attnc.runtime.overlay import OverlaySource
+    from attnc.runtime.replacement import ReplacementMap
+    from attnc.study.sweep import replaced_perplexity
+
+    loaded = load_model(str(sharp))
+    library = load_library(next(cache.glob("compile-*/lib")), vocab=loaded.vocab)
+    record = max(records, key=lambda r: len(r["tuned"]))
+    replacement = ReplacementMap({parse_head(h): tuple((n, w) for n, w in m) for h, m in record["tuned"].items()})
+    source = OverlaySource.from_sources(library, record["sources"], loaded.vocab)
+    windows = make_windows(read_corpus(workdir / "corpus.txt"), loaded.tokenizer, window=16)
+    ppl = replaced_perplexity(loaded, source, replacement, windows.heldout_ids, fraction=0.25, progress=False).ppl
+    quarter = next(p for p in results["sweep"] if p["fraction"] == 0.25)
+    assert ppl == pytest.approx(quarter["ppl"], rel=1e-9)

@@ -63,6 +63,11 @@ def add_study_arguments(parser: argparse.ArgumentParser, *, out_default: Path | 
     parser.add_argument("--tune-steps", type=int, default=30, help="Adam steps of the joint tuning (0: no tuning)")
     parser.add_argument("--tune-windows", type=int, default=8, help="fit windows the joint tuning runs on (default: 8)")
     parser.add_argument("--tune-lr", type=float, default=0.1, help="learning rate of the joint tuning (default: 0.1)")
+    parser.add_argument("--tune-constants", action=argparse.BooleanOptionalAction, default=True,
+                        help="also tune the numeric constants of each tuned head's main programs (new programs, "
+                             "one per head; default: on)")
+    parser.add_argument("--tune-constants-lr", type=float, default=0.03,
+                        help="learning rate on program constants (default: 0.03)")
     parser.add_argument("--baselines", type=parse_names, default=None,
                         help="baselines swept beside the programs, comma-separated: content_free, mean_ablation "
                              "(default: both; 'none': no baseline)")
@@ -109,7 +114,8 @@ def config_from_args(args: argparse.Namespace):
         qa_limit=args.qa_limit or None, on_program_error=args.on_program_error, plot_heads=args.plot_heads,
         cache=args.cache, progress=not args.json, faithful_windows=args.faithful_windows,
         faithful_candidates=args.faithful_candidates, tune_fraction=args.tune_fraction, tune_steps=args.tune_steps,
-        tune_windows=args.tune_windows, tune_lr=args.tune_lr,
+        tune_windows=args.tune_windows, tune_lr=args.tune_lr, tune_constants=args.tune_constants,
+        tune_constants_lr=args.tune_constants_lr,
         baselines=BASELINES if args.baselines is None else args.baselines,
     )
 

@@ -43,6 +43,8 @@ class StudyContext:
     baselines: dict | None = None
     faithful: dict | None = None
     tuning: dict | None = None
+    #: where the replacing programs come from (the library, plus tuned programs); None: the library
+    programs_source: Any = None
 
 
 #: Fractions at which the programs must beat every baseline (issue 12).
@@ -252,7 +254,7 @@ def plot_head_examples(ctx: StudyContext, out: Path) -> list[Path]:
         mixture = (fit.get("tuned") or fit.get("faithful") or fit.get("mixture")) if ctx.config.use == "faithful" \
             else fit.get("mixture") if ctx.config.use == "mixture" else None
         names, weights = (mixture["programs"], mixture["weights"]) if mixture else ([fit["program"]], [1.0])
-        got = ctx.library.matrices(names, ids[None])
+        got = (ctx.programs_source or ctx.library).matrices(names, ids[None])
         program = sum(w * np.asarray(got[n][0], dtype=np.float64) for n, w in zip(names, weights))
         neural = attn[ctx.store.head_position(*parse_head(head))].astype(np.float64)
         label = " + ".join(f"{w:.2f} {n}" for n, w in zip(names, weights)) if len(names) > 1 else names[0]

@@ -74,7 +74,10 @@ class StudyConfig:
         faithful_windows: fit windows the output fit runs on; faithful_candidates: top
             programs per head (by fit IoU) it mixes, beside the content-free ones.
         tune_fraction: share of heads (the first of the order) tuned jointly on the
-            model's loss; tune_steps, tune_windows, tune_lr: the tuning run (0 steps: none).
+            model's loss; tune_steps, tune_windows, tune_lr: the tuning run (0 steps: none);
+            tune_constants: also tune each head's main programs' constants (new programs,
+            a private copy per head, at learning rate tune_constants_lr, for programs
+            with at least tune_constants_min_weight in the head's start mixture).
         baselines: baseline methods swept beside the programs (see attnc.study.baselines).
     """
 
@@ -104,6 +107,9 @@ class StudyConfig:
     tune_steps: int = 30
     tune_windows: int = 8
     tune_lr: float = 0.1
+    tune_constants: bool = True
+    tune_constants_lr: float = 0.03
+    tune_constants_min_weight: float = 0.2
     baselines: tuple[str, ...] = BASELINES
     impact_windows: int | None = None
     ppl_windows: int | None = None
@@ -382,22 +388,39 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
         for count in [c for c in counts if 0 < c <= n_tuned]:
             def tune_stage(entry: StageEntry, count=count) -> dict:
                 from attnc.study.faithful_fit import tune_candidates
-                from attnc.study.tuning import tune_mixtures
+                from attnc.runtime.heads import head_name
+                from attnc.study.tune_run import constant_programs
+                from attnc.study.tuning import tune_mixtures, tuned_program_sources
 
                 say(f"  tuning the first {count} heads of the order together")
                 rows = _fit_sample(windows, config.tune_windows, config.seed + 1)
                 start = replacement_prefix(order, full_map, count)
+                per_head, skipped = (constant_programs(library, start, config.tune_constants_min_weight)
+                                     if config.tune_constants else ({}, {}))
                 result = tune_mixtures(loaded, library, start, windows.ids[rows],
-                                       candidates=tune_candidates(fits_json, start), steps=config.tune_steps,
-                                       lr=config.tune_lr, progress=config.progress)
-                return {**result.to_json(), "windows": [int(r) for r in rows]}
+                                       candidates=tune_candidates(fits_json, start), constants=per_head,
+                                       steps=config.tune_steps, lr=config.tune_lr,
+                                       constants_lr=config.tune_constants_lr, progress=config.progress)
+                note = (f"tuned by attnc study on {len(rows)} fit windows of {config.corpus} "
+                        f"({config.window} tokens), {count} heads replaced together")
+                mixtures, sources = tuned_program_sources(
+                    result, {p.name: p for ps in per_head.values() for p in ps}, note)
+                return {**result.to_json(), "windows": [int(r) for r in rows], "not_tunable": skipped,
+                        "tuned": {head_name(*k): [[n, w] for n, w in m] for k, m in mixtures.items()},
+                        "sources": sources}
 
             tuned[count] = stages.run("tune", "tune", {"order": ordered.key, "count": count,
                                                        "steps": config.tune_steps, "windows": config.tune_windows,
-                                                       "lr": config.tune_lr, "seed": config.seed, "v": 2}, tune_stage)
+                                                       "lr": config.tune_lr, "seed": config.seed,
+                                                       "constants": config.tune_constants,
+                                                       "constants_lr": config.tune_constants_lr,
+                                                       "constants_min_weight": config.tune_constants_min_weight,
+                                                       "v": 3}, tune_stage)
     tuned_maps = {count: ReplacementMap({**full_map.heads, **ReplacementMap(
         {head: [tuple(p) for p in mixture] for head, mixture in entry.record["tuned"].items()}).heads})
         for count, entry in tuned.items()}
+    tuned_sources = {count: _tuned_source(library, entry.record.get("sources") or {})
+                     for count, entry in tuned.items()}
     if tuned:
         for head, mixture in tuned[max(tuned)].record["tuned"].items():
             fits_json["heads"][head]["tuned"] = {"programs": [p for p, _ in mixture], "weights": [w for _, w in mixture]}
@@ -405,6 +428,14 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
     def programs_map(count: int) -> ReplacementMap:
         """What replaces the first `count` heads: weights tuned for that set when it was tuned."""
         return tuned_maps.get(count, full_map)
+
+    def programs_source(count: int):
+        """Where that replacement's programs come from: the library, plus the set's tuned programs."""
+        return tuned_sources.get(count, library)
+
+    def tuned_inputs(count: int) -> dict:
+        """The tuned programs' sources are part of what a point depends on."""
+        return {"tuned": tuned[count].key} if count in tuned and tuned[count].record.get("sources") else {}
 
     # -- 6. sweep: the same held-out windows and fractions for every method ------------------
     from attnc.study.sweep import replaced_perplexity, replaced_qa
@@ -431,16 +462,18 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
                           "heads": order[:count]}
             else:
                 replacement = replacement_prefix(order, programs_map(count) if method == "programs" else target, count)
+                source = programs_source(count) if method == "programs" else library
 
-                def sweep_stage(entry: StageEntry, replacement=replacement, fraction=fraction) -> dict:
+                def sweep_stage(entry: StageEntry, replacement=replacement, fraction=fraction, source=source) -> dict:
                     say(f"  perplexity with {len(replacement)} of {n_heads} heads replaced ({fraction:.0%})")
-                    point = replaced_perplexity(loaded, library, replacement, ppl_ids, fraction=fraction,
+                    point = replaced_perplexity(loaded, source, replacement, ppl_ids, fraction=fraction,
                                                 batch_size=config.batch_size,
                                                 on_program_error=config.on_program_error, progress=config.progress)
                     return point.to_json()
 
                 inputs = {"model": model_id, "ids": ids_sha256(ppl_ids),
-                          **_replacement_inputs(replacement, compiled.key, config)}
+                          **_replacement_inputs(replacement, compiled.key, config),
+                          **(tuned_inputs(count) if method == "programs" else {})}
             entry = stages.run("sweep", f"sweep {method}", inputs, sweep_stage)
             points.append({k: v for k, v in entry.record.items() if k != "seconds"} | {"fraction": fraction})
         stock = next(p["ppl"] for p in points if p["n_heads_replaced"] == 0)
@@ -486,14 +519,16 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
             count = heads_for_fraction(fraction, n_heads)
             replacement = replacement_prefix(order, programs_map(count), count)
 
-            def qa_stage(entry: StageEntry, replacement=replacement, task=task, path=path) -> dict:
+            def qa_stage(entry: StageEntry, replacement=replacement, task=task, path=path,
+                         source=programs_source(count)) -> dict:
                 say(f"  {task} with {len(replacement)} heads replaced")
-                return replaced_qa(loaded, library, replacement, task, path, limit=config.qa_limit,
+                return replaced_qa(loaded, source, replacement, task, path, limit=config.qa_limit,
                                    on_program_error=config.on_program_error, progress=config.progress)
 
             entry = stages.run("qa", "qa", {"model": model_id, "task": task, "file": file_sha256(path),
                                             "limit": config.qa_limit,
-                                            **_replacement_inputs(replacement, compiled.key, config)}, qa_stage)
+                                            **_replacement_inputs(replacement, compiled.key, config),
+                                            **tuned_inputs(count)}, qa_stage)
             per_fraction[fraction] = entry.record
         qa[task] = {"n": per_fraction[0.0]["n"], "file": str(path),
                     "acc_baseline": per_fraction[0.0]["acc"], "acc_replaced_25": per_fraction[0.25]["acc"],
@@ -504,6 +539,7 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
     # -- report ---------------------------------------------------------------------------
     report_started = time.perf_counter()
     context = report.StudyContext(
+        programs_source=tuned_sources[max(tuned)] if tuned else None,
         config=config, loaded=loaded, windows=windows, library=library, store=store, table=table,
         fits=fits_json, selection=fitted.record, order=ordered.record, points=points, qa=qa,
         baselines=baselines, faithful=faithful.record if faithful else None,
@@ -520,6 +556,15 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
     results["wall_seconds"] = round(time.perf_counter() - started, 2)
     report.write_report(context, results, out)
     return StudyRun(results, out)
+
+
+def _tuned_source(library, sources: dict[str, str]):
+    """The library, or the library plus a tuned set's new programs (validated and compiled here)."""
+    if not sources:
+        return library
+    from attnc.runtime.overlay import OverlaySource
+
+    return OverlaySource.from_sources(library, sources, library.vocab)
 
 
 def _replacement_inputs(replacement, compile_key: str, config: StudyConfig) -> dict:
