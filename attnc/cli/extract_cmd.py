@@ -41,8 +41,8 @@ def handle(args: argparse.Namespace) -> int:
 
     pool = None
     try:
-        pool = pool_from_args(args, args.model)
         corpus, loaded, windows = load_model_and_windows(args)
+        pool = pool_from_args(args, args.model, loaded)
         heads = parse_heads(args.heads, n_layers=loaded.n_layers, n_heads=loaded.n_heads) if args.heads else None
         chosen = windows.indices(args.split)
         if len(chosen) == 0:

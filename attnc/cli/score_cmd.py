@@ -53,8 +53,8 @@ def handle(args: argparse.Namespace) -> int:
             store = AttentionStore.open(args.store)
             if args.heads:
                 raise ValueError("--heads selects heads to run the model for; a store scores the heads it holds")
-            pool = pool_from_args(args, args.model)
             loaded = load_model(args.model)
+            pool = pool_from_args(args, args.model, loaded)
             if store.meta.get("model") != loaded.name:
                 raise ValueError(f"{args.store} holds attention of {store.meta.get('model')!r}, not of "
                                  f"{loaded.name!r}: pass that model with --model (its tokenizer decodes the windows)")
@@ -66,8 +66,8 @@ def handle(args: argparse.Namespace) -> int:
                 run = score_library(store_attention_batches(store), library.programs, loaded.vocab,
                                     store.head_names, heldout)
         else:
-            pool = pool_from_args(args, args.model)
             corpus, loaded, windows = load_model_and_windows(args)
+            pool = pool_from_args(args, args.model, loaded)
             heads = (parse_heads(args.heads, n_layers=loaded.n_layers, n_heads=loaded.n_heads) if args.heads
                      else all_heads(loaded.n_layers, loaded.n_heads))
             names = [head_name(*h) for h in heads]

@@ -59,8 +59,9 @@ class ProcessPool:
     """`workers` local processes, each with its own `ShardWorker` for `model`, started on first use.
 
     Torch threads are split between them (cores // workers each), so N workers
-    on N cores do not oversubscribe the machine. A single task runs in this
-    process on `loaded` (when given): starting workers would cost more than it.
+    on N cores do not oversubscribe the machine. A single task (before any
+    worker started) runs in this process, on `loaded` when given: starting
+    workers would cost more than it.
 
     Args:
         workers: processes (>= 1).
@@ -84,10 +85,10 @@ class ProcessPool:
         return self._executor
 
     def map(self, tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        if len(tasks) == 1 and self._loaded is not None:
+        if len(tasks) == 1 and self._executor is None:
             from attnc.parallel.shard_worker import ShardWorker
 
-            self._local = self._local or ShardWorker(self._loaded)
+            self._local = self._local or ShardWorker(self._loaded if self._loaded is not None else self.model)
             yield self._local.run(0, tasks[0])
             return
         executor = self._start()

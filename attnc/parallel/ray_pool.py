@@ -58,13 +58,13 @@ def connect(address: str, workers: int | None) -> bool:
             (the cluster `ray start` left running here) or HOST:PORT.
     """
     ray = require_ray()
+    if address not in ("auto", "local"):
+        check_address(address)
     if ray.is_initialized():
         return False
     if address == "local":
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         return True
-    if address != "auto":
-        check_address(address)
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     except ConnectionError as error:

@@ -187,13 +187,15 @@ def score_model_shards(pool, ids: np.ndarray, heads: Sequence[str], library_dir,
     """`score_library` over the model's attention on windows `ids` (labelled 0..N-1), one task per shard.
 
     Shards are whole numbers of batches, so every forward pass sees the same
-    windows as in one process: `shard_windows` (default: the windows spread
-    over about 4 tasks per worker) is rounded up to a multiple of `batch_size`.
+    windows as in one process: `shard_windows` (default: what an extraction
+    puts in one store shard, about 256 MiB of float16 maps) is rounded up to a
+    multiple of `batch_size`.
     """
     from attnc.parallel.shard_worker import ScoreShard
+    from attnc.runtime.extract import auto_shard_size
 
     if shard_windows is None:
-        shard_windows = -(-len(ids) // max(1, 4 * pool.workers))
+        shard_windows = auto_shard_size(len(heads), ids.shape[1])
     size = batch_size * max(1, -(-shard_windows // batch_size))
     tasks = [ScoreShard(Path(library_dir), tuple(heads), heldout, ids=ids[first:first + size],
                         window_indices=np.arange(first, min(first + size, len(ids))), batch_size=batch_size)
