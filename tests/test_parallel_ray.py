@@ -1,5 +1,6 @@
 """Shards as Ray tasks on actors: results equal one process's; a killed actor costs only its task."""
 
+import json
 import socket
 import sys
 from pathlib import Path
@@ -102,3 +103,30 @@ def test_an_unreachable_address_is_refused_before_any_work(case, capsys):
                  "--out", str(out), "--ray", address]) == 2
     assert f"--ray {address}: cannot reach a Ray head node" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_study_on_ray_gives_the_single_process_results(case, pool):
+    from attnc.study.study_run import StudyConfig, run_study
+
+    def study(out: str, with_pool):
+        config = StudyConfig(corpus=case.root / "corpus.txt", out=case.root / out, programs=[case.root / "programs"],
+                             model=case.model, window=16, batch_size=3, mixtures=2, mixture_search_windows=4,
+                             impact_windows=2, tune_steps=2, baselines=("content_free",), fractions=(0.0, 0.25),
+                             plot_heads=1, progress=False)
+        return run_study(config, say=lambda text: None, pool=with_pool).results
+
+    timing = ("stage_seconds", "stage_computed_seconds", "wall_seconds", "out", "report")
+    one, many = study("one", None), study("many", pool)
+    strip = lambda results, out: json_text({k: v for k, v in results.items() if k not in timing}, out)  # noqa: E731
+    assert strip(many, "many") == strip(one, "one")
+    assert one["sweep"] and one["mean_best_iou_heldout"] > 0
+    for name in ("fit-*/fits.json", "faithful-*/fits.json", "order-*/stage.json"):  # same fits, same orders
+        texts = [sorted(json_text({k: v for k, v in json.loads(p.read_text()).items() if k != "seconds"}, out)
+                        for p in (case.root / out / "cache").glob(name)) for out in ("one", "many")]
+        assert texts[0] and texts[0] == texts[1], name
+    for name in ("scores.csv", "heads.csv", "sweep.csv"):
+        assert (case.root / "many" / name).read_text() == (case.root / "one" / name).read_text(), name
+
+
+def json_text(value, out: str) -> str:
+    return json.dumps(value, sort_keys=True, default=str).replace(f"/{out}/", "/OUT/").replace(f"/{out}\"", "/OUT\"")

@@ -45,6 +45,11 @@ class ScoreShard:
     batch_size: int = 8
 
 
+@dataclass(frozen=True)
+class Ready:
+    """Load the model and answer (a pool's warm-up: start-up is then not counted as work)."""
+
+
 class ShardWorker:
     """Holds a model (loaded on first use) and libraries by path; runs shard tasks.
 
@@ -83,6 +88,8 @@ class ShardWorker:
             return index, self.extract(task)
         if isinstance(task, ScoreShard):
             return index, self.score(task)
+        if isinstance(task, Ready):
+            return index, self.ready()
         raise TypeError(f"ShardWorker: unknown task {type(task).__name__}")
 
     def ready(self) -> bool:
