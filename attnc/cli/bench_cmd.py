@@ -20,13 +20,14 @@ BENCHMARKS = {
     "anchor": ("benchmarks.anchor_bench", "the paper's per-unit scoring vs attnc's scorer on the same slice"),
     "compile": ("benchmarks.compile_bench", "compiled programs vs the reference interpreter; a 1,000-program library"),
     "scoring": ("benchmarks.scoring_bench", "reference IoU vs the fast scoring path"),
+    "scale": ("benchmarks.scale_bench", "extraction and scoring on 1 vs 2 workers; a cost model of the paper's scale"),
 }
 
 
 def register(subparsers) -> None:
     listing = "\n".join(f"  {name:<8} {text}" for name, (_, text) in BENCHMARKS.items())
     parser = subparsers.add_parser(
-        "bench", help="run a benchmark (heads, scaling, anchor, compile, scoring)",
+        "bench", help="run a benchmark (heads, scaling, anchor, compile, scoring, scale)",
         description=f"Run a benchmark; options after NAME go to it (attnc bench NAME --help).\n\n{listing}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -57,8 +57,10 @@ def load_model_and_windows(args: argparse.Namespace, **model_options):
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input (reported in one line, exit 2), not a bug."""
     from attnc.compiler.library_format import LibraryError
+    from attnc.parallel.pools import PoolError
     from attnc.runtime.corpus import CorpusError
     from attnc.runtime.models import ModelLoadError, ModelNotFoundError
     from attnc.runtime.store import StoreError
 
-    return (CorpusError, ModelNotFoundError, ModelLoadError, StoreError, LibraryError, ValueError, FileNotFoundError)
+    return (CorpusError, ModelNotFoundError, ModelLoadError, StoreError, LibraryError, PoolError, ValueError,
+            FileNotFoundError)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from attnc.cli.corpus_args import add_corpus_arguments, load_model_and_windows, user_errors
+from attnc.cli.parallel_args import add_parallel_arguments, pool_from_args
 
 
 def register(subparsers) -> None:
@@ -29,6 +30,7 @@ def register(subparsers) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace a different store already in --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_parallel_arguments(parser)
     parser.set_defaults(func=handle)
 
 
@@ -37,8 +39,10 @@ def handle(args: argparse.Namespace) -> int:
     from attnc.runtime.extract import extract_attention
     from attnc.runtime.heads import parse_heads
 
+    pool = None
     try:
         corpus, loaded, windows = load_model_and_windows(args)
+        pool = pool_from_args(args, args.model, loaded)
         heads = parse_heads(args.heads, n_layers=loaded.n_layers, n_heads=loaded.n_heads) if args.heads else None
         chosen = windows.indices(args.split)
         if len(chosen) == 0:
@@ -56,11 +60,15 @@ def handle(args: argparse.Namespace) -> int:
             windows_info={**windows.describe(), "extracted_split": args.split},
             overwrite=args.overwrite,
             progress=not args.no_progress,
+            pool=pool,
         )
         seconds = time.perf_counter() - begin
     except user_errors() as error:
         print(f"attnc extract: error: {error}", file=sys.stderr)
         return 2
+    finally:
+        if pool is not None:
+            pool.close()
     result = {
         "store": str(args.out),
         "model": loaded.name,
@@ -73,6 +81,7 @@ def handle(args: argparse.Namespace) -> int:
         "n_heads": len(store.heads),
         "n_shards": store.meta["n_shards"],
         "seconds": round(seconds, 3),
+        "workers": pool.workers if pool is not None else 1,
         "bytes": sum(p.stat().st_size for p in Path(args.out).glob("shard-*.safetensors")),
     }
     if args.json:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from attnc.cli.corpus_args import add_corpus_arguments, load_model_and_windows, user_errors
+from attnc.cli.parallel_args import add_parallel_arguments, pool_from_args
 
 
 def register(subparsers) -> None:
@@ -27,6 +28,7 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, type=Path, help="score table to write (.npz)")
     parser.add_argument("--csv", type=Path, default=None, help="also write program,head,iou_fit,iou_heldout rows here")
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    add_parallel_arguments(parser)
     parser.set_defaults(func=handle)
 
 
@@ -34,8 +36,10 @@ def handle(args: argparse.Namespace) -> int:
     from attnc.runtime.heads import all_heads, head_name, parse_heads
     from attnc.runtime.library import load_library
     from attnc.study.mixture_run import store_heldout_by_window
-    from attnc.study.score_run import model_attention_batches, score_library, store_attention_batches
+    from attnc.study.score_run import (model_attention_batches, score_library, score_model_shards,
+                                       score_store_shards, store_attention_batches)
 
+    pool = None
     try:
         if (args.store is None) == (args.corpus is None):
             raise ValueError("give either --corpus (run the model over its windows) or --store (recorded attention)")
@@ -50,21 +54,35 @@ def handle(args: argparse.Namespace) -> int:
             if args.heads:
                 raise ValueError("--heads selects heads to run the model for; a store scores the heads it holds")
             loaded = load_model(args.model)
+            pool = pool_from_args(args, args.model, loaded)
             if store.meta.get("model") != loaded.name:
                 raise ValueError(f"{args.store} holds attention of {store.meta.get('model')!r}, not of "
                                  f"{loaded.name!r}: pass that model with --model (its tokenizer decodes the windows)")
             heads = store.heads
-            batches, heldout = store_attention_batches(store), store_heldout_by_window(store)
+            heldout = store_heldout_by_window(store)
+            if pool is not None:
+                run = score_store_shards(pool, store, args.lib, heldout)
+            else:
+                run = score_library(store_attention_batches(store), library.programs, loaded.vocab,
+                                    store.head_names, heldout)
         else:
             corpus, loaded, windows = load_model_and_windows(args)
+            pool = pool_from_args(args, args.model, loaded)
             heads = (parse_heads(args.heads, n_layers=loaded.n_layers, n_heads=loaded.n_heads) if args.heads
                      else all_heads(loaded.n_layers, loaded.n_heads))
-            batches = model_attention_batches(loaded, windows.ids, heads=heads, batch_size=args.batch_size)
-            heldout = windows.split
-        run = score_library(batches, library.programs, loaded.vocab, [head_name(*h) for h in heads], heldout)
+            names = [head_name(*h) for h in heads]
+            if pool is not None:
+                run = score_model_shards(pool, windows.ids, names, args.lib, windows.split,
+                                         batch_size=args.batch_size)
+            else:
+                batches = model_attention_batches(loaded, windows.ids, heads=heads, batch_size=args.batch_size)
+                run = score_library(batches, library.programs, loaded.vocab, names, windows.split)
     except user_errors() as error:
         print(f"attnc score: error: {error}", file=sys.stderr)
         return 2
+    finally:
+        if pool is not None:
+            pool.close()
     run.table.save(args.out)
     if args.csv:
         run.table.to_csv(args.csv)
@@ -82,6 +100,7 @@ def handle(args: argparse.Namespace) -> int:
         "mean_best_iou_heldout": float(run.table.iou_heldout[best, range(len(best))].mean()),
         "failed_programs": run.failures,
         "seconds": round(run.seconds, 2),
+        "workers": pool.workers if pool is not None else 1,
     }
     if args.json:
         print(json.dumps(summary, indent=2))

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from attnc.cli.corpus_args import add_corpus_arguments, user_errors
+from attnc.cli.parallel_args import add_parallel_arguments, pool_from_args
 
 
 def parse_fractions(text: str) -> tuple[float, ...]:
@@ -81,6 +82,7 @@ def add_study_arguments(parser: argparse.ArgumentParser, *, out_default: Path | 
                         help="a program failing on a window: stop (fail) or use the stock head there and count it")
     parser.add_argument("--plot-heads", type=int, default=3, help="heads drawn neural vs program (default: 3)")
     parser.add_argument("--json", action="store_true", help="print results.json on stdout")
+    add_parallel_arguments(parser)
 
 
 def register(subparsers) -> None:
@@ -125,11 +127,17 @@ def run(args: argparse.Namespace, command: str):
     from attnc.runtime.surrogate import SurrogateError
     from attnc.study.study_run import run_study
 
+    pool = None
     try:
-        return run_study(config_from_args(args)), 0
+        config = config_from_args(args)
+        pool = pool_from_args(args, config.model)
+        return run_study(config, pool=pool), 0
     except (*user_errors(), SurrogateError, OSError) as error:
         print(f"attnc {command}: error: {error}", file=sys.stderr)
         return None, 2
+    finally:
+        if pool is not None:
+            pool.close()
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -108,6 +108,12 @@ def _forward_batches(
             yield first, _select(out.attentions, heads).float().cpu()
 
 
+def attention_shard(loaded: LoadedModel, ids: np.ndarray, heads: list[Head], batch_size: int) -> np.ndarray:
+    """Attention of windows `ids` (one store shard's rows), forwarded in batches from the first: float16 [w, H, n, n]."""
+    return np.concatenate([attn.to(torch.float16).numpy()
+                           for _, attn in _forward_batches(loaded, _check_ids(loaded, ids), heads, batch_size)])
+
+
 def iter_attention(
     loaded: LoadedModel,
     windows_ids: np.ndarray,
@@ -194,6 +200,7 @@ def extract_attention(
     overwrite: bool = False,
     progress: bool = True,
     on_shard: Callable[[int, Path], None] | None = None,
+    pool=None,
 ) -> AttentionStore:
     """Extract attention maps into a store directory, resuming a previous run.
 
@@ -219,6 +226,8 @@ def extract_attention(
         progress: show a tqdm progress bar (stderr).
         on_shard: called as ``on_shard(shard_index, path)`` after each shard is
             written (progress reporting; tests use it to simulate interruption).
+        pool: a shard pool (`attnc.parallel`) whose workers compute and write the
+            missing shards, in any order; None: this process, in order.
 
     Returns:
         The opened `AttentionStore`.
@@ -246,6 +255,9 @@ def extract_attention(
 
     bar = tqdm(total=rows_todo, unit="window", desc=f"extract {directory.name}", disable=not progress or not todo)
     try:
+        if pool is not None:
+            _extract_on_pool(pool, directory, ids, labels, heads, batch_size, shard_size, todo, bar, on_shard)
+            return AttentionStore.open(directory)
         for k in todo:
             start, stop = k * shard_size, min((k + 1) * shard_size, len(ids))
             parts = []
@@ -258,6 +270,19 @@ def extract_attention(
     finally:
         bar.close()
     return AttentionStore.open(directory)
+
+
+def _extract_on_pool(pool, directory: Path, ids: np.ndarray, labels: np.ndarray, heads: list[Head], batch_size: int,
+                     shard_size: int, todo: list[int], bar, on_shard) -> None:
+    """Shards `todo` as pool tasks; each worker writes its shard, so a finished one survives any later failure."""
+    from attnc.parallel.shard_worker import ExtractShard
+
+    tasks = [ExtractShard(directory, k, ids[k * shard_size:(k + 1) * shard_size],
+                          labels[k * shard_size:(k + 1) * shard_size], tuple(heads), batch_size) for k in todo]
+    for position, path in pool.map(tasks):
+        bar.update(len(tasks[position].ids))
+        if on_shard is not None:
+            on_shard(tasks[position].shard, Path(path))
 
 
 def _prepare_directory(directory: Path, meta: dict, overwrite: bool) -> None:

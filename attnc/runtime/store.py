@@ -225,11 +225,19 @@ class AttentionStore:
             ]
         for index, take in plan:
             if take is None:
-                shard = self._load_shard(index)
-                yield shard["window_index"], shard["ids"], shard["attn"].astype(np.float32)
+                yield self.read_shard(index)
             else:
                 shard = self._load_rows(index, take)
                 yield shard["window_index"], shard["ids"], shard["attn"].astype(np.float32)
+
+    def read_shard(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Shard `index` whole: (window_index [w], ids [w, n], attn [w, H, n, n] float32)."""
+        shard = self._load_shard(index)
+        return shard["window_index"], shard["ids"], shard["attn"].astype(np.float32)
+
+    @property
+    def n_shards(self) -> int:
+        return int(self.meta["n_shards"])
 
     def get(self, window_index: int) -> np.ndarray:
         """Attention of one window: float32 [H, n, n]."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -66,6 +67,46 @@ def program_matrices(
     return out
 
 
+@dataclass
+class BatchScores:
+    """One attention batch's IoU sums per split: float64 [P, H] sums and window counts (None: no window)."""
+
+    fit: tuple[np.ndarray, int] | None
+    heldout: tuple[np.ndarray, int] | None
+
+
+@dataclass
+class ShardScores:
+    """A shard's per-batch sums, in batch order, and the programs that failed on it (name -> message)."""
+
+    programs: list[str]
+    batches: list[BatchScores]
+    failures: dict[str, str]
+
+
+def score_batch(window_index: np.ndarray, ids: np.ndarray, attn: np.ndarray, programs: Mapping[str, CompiledProgram],
+                vocab: Vocab, heldout: np.ndarray, failures: dict[str, str]) -> BatchScores:
+    """Per-split IoU sums of every program (rows, in `programs` order) and head on one attention batch.
+
+    A pure function of the batch and the library, but for `failures`: programs
+    already in it are skipped, new failures are added (their rows stay 0).
+    """
+    names = list(programs)
+    row_of = {name: i for i, name in enumerate(names)}
+    matrices = program_matrices(programs, ids, vocab, failures)
+    is_held = heldout[np.asarray(window_index)]
+    splits = []
+    for split_mask in (~is_held, is_held):
+        if not split_mask.any():
+            splits.append(None)
+            continue
+        part = {name: _take(value, split_mask) for name, value in matrices.items()}
+        sums = np.zeros((len(names), attn.shape[1]))
+        sums[[row_of[name] for name in part]] = score_window_batch(attn[split_mask], part)
+        splits.append((sums, int(split_mask.sum())))
+    return BatchScores(*splits)
+
+
 def score_batches(
     batches: AttentionBatches,
     programs: Mapping[str, CompiledProgram],
@@ -90,20 +131,88 @@ def score_batches(
     """
     failures = {} if failures is None else failures
     names = list(programs)
-    fit_acc, held_acc = ScoreAccumulator(names, list(heads)), ScoreAccumulator(names, list(heads))
-    row_of = {name: i for i, name in enumerate(names)}
+    accumulators = ScoreAccumulator(names, list(heads)), ScoreAccumulator(names, list(heads))
     for window_index, ids, attn in batches:
-        matrices = program_matrices(programs, ids, vocab, failures)
-        is_held = heldout[np.asarray(window_index)]
-        for split_mask, acc in ((~is_held, fit_acc), (is_held, held_acc)):
-            if not split_mask.any():
-                continue
-            part = {name: _take(value, split_mask) for name, value in matrices.items()}
-            sums = np.zeros((len(names), len(heads)))
-            got = score_window_batch(attn[split_mask], part)
-            sums[[row_of[name] for name in part]] = got
-            acc.add(sums, int(split_mask.sum()))
-    return fit_acc, held_acc
+        _add(accumulators, score_batch(window_index, ids, attn, programs, vocab, heldout, failures))
+    return accumulators
+
+
+def _add(accumulators: tuple[ScoreAccumulator, ScoreAccumulator], scores: BatchScores) -> None:
+    for acc, split in zip(accumulators, (scores.fit, scores.heldout)):
+        if split is not None:
+            acc.add(*split)
+
+
+def score_shard(batches: AttentionBatches, programs: Mapping[str, CompiledProgram], vocab: Vocab,
+                heads: Sequence[str], heldout: np.ndarray) -> ShardScores:
+    """One shard's per-batch sums (a worker's task; `merge_shards` adds them up in shard order)."""
+    failures: dict[str, str] = {}
+    scores = [score_batch(window_index, ids, attn, programs, vocab, heldout, failures)
+              for window_index, ids, attn in batches]
+    return ShardScores(list(programs), scores, failures)
+
+
+def merge_shards(shards: Sequence[ShardScores], heads: Sequence[str], seconds: float = 0.0) -> ScoreRun:
+    """The score run of shards given in window order: exactly what one pass over all their batches gives.
+
+    Batch sums are added in the order a single process adds them, and a
+    program that failed on any shard is left out (its first message kept).
+    """
+    if not shards:
+        raise ValueError("merge_shards: no shard to merge")
+    names = shards[0].programs
+    accumulators = ScoreAccumulator(names, list(heads)), ScoreAccumulator(names, list(heads))
+    failures: dict[str, str] = {}
+    for shard in shards:
+        if shard.programs != names:
+            raise ValueError("merge_shards: the shards were scored with different libraries")
+        for name, message in shard.failures.items():
+            failures.setdefault(name, message)
+        for scores in shard.batches:
+            _add(accumulators, scores)
+    return _score_run(*accumulators, failures, seconds)
+
+
+def score_store_shards(pool, store, library_dir, heldout: np.ndarray, *, progress: bool = False) -> ScoreRun:
+    """`score_library` over an attention store, one pool task per store shard."""
+    from attnc.parallel.shard_worker import ScoreShard
+
+    tasks = [ScoreShard(Path(library_dir), tuple(store.head_names), heldout, store_dir=store.directory,
+                        store_shard=k) for k in range(store.n_shards)]
+    return _score_on_pool(pool, tasks, store.head_names, progress)
+
+
+def score_model_shards(pool, ids: np.ndarray, heads: Sequence[str], library_dir, heldout: np.ndarray, *,
+                       batch_size: int = 8, shard_windows: int | None = None, progress: bool = False) -> ScoreRun:
+    """`score_library` over the model's attention on windows `ids` (labelled 0..N-1), one task per shard.
+
+    Shards are whole numbers of batches, so every forward pass sees the same
+    windows as in one process: `shard_windows` (default: what an extraction
+    puts in one store shard, about 256 MiB of float16 maps) is rounded up to a
+    multiple of `batch_size`.
+    """
+    from attnc.parallel.shard_worker import ScoreShard
+    from attnc.runtime.extract import auto_shard_size
+
+    if shard_windows is None:
+        shard_windows = auto_shard_size(len(heads), ids.shape[1])
+    size = batch_size * max(1, -(-shard_windows // batch_size))
+    tasks = [ScoreShard(Path(library_dir), tuple(heads), heldout, ids=ids[first:first + size],
+                        window_indices=np.arange(first, min(first + size, len(ids))), batch_size=batch_size)
+             for first in range(0, len(ids), size)]
+    return _score_on_pool(pool, tasks, heads, progress)
+
+
+def _score_on_pool(pool, tasks: list, heads: Sequence[str], progress: bool) -> ScoreRun:
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
+    results: dict[int, ShardScores] = {}
+    with tqdm(total=len(tasks), unit="shard", desc="score", disable=not progress) as bar:
+        for position, shard in pool.map(tasks):
+            results[position] = shard
+            bar.update(1)
+    return merge_shards([results[k] for k in range(len(tasks))], heads, time.perf_counter() - start)
 
 
 def _take(value: ProgramBatch, mask: np.ndarray) -> ProgramBatch:
@@ -123,9 +232,14 @@ def score_library(
     start = time.perf_counter()
     failures: dict[str, str] = {}
     fit_acc, held_acc = score_batches(batches, programs, vocab, heads, heldout, failures)
+    return _score_run(fit_acc, held_acc, failures, time.perf_counter() - start)
+
+
+def _score_run(fit_acc: ScoreAccumulator, held_acc: ScoreAccumulator, failures: dict[str, str],
+               seconds: float) -> ScoreRun:
     table = ScoreTable.from_accumulators(fit_acc, held_acc)
     kept = [name for name in table.programs if name not in failures]
-    return ScoreRun(table=table.subset(kept), failures=failures, seconds=time.perf_counter() - start)
+    return ScoreRun(table=table.subset(kept), failures=failures, seconds=seconds)
 
 
 def model_attention_batches(loaded, ids: np.ndarray, *, heads=None, batch_size: int = 8,

@@ -23,6 +23,11 @@ Baselines (`--baselines`, `attnc.study.baselines`): content-free programs and
 mean ablation, each with its own measured order (stage 5) and sweep (stage 6)
 on the same windows and fractions, so the programs are judged against them.
 
+`run_study` reads as that list: each step builds a `Stage` (its name, its cache
+inputs, and the function of `attnc.study.study_stages` that computes it) and
+hands it to a `StageExecutor`, which owns the cache, the timing and the shard
+pool (one process, local worker processes, or Ray actors; `attnc.parallel`).
+
 Bad input (empty corpus, a window longer than the model's context, no valid
 program, no held-out window) is reported before any long stage starts.
 """
@@ -34,18 +39,23 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from attnc.runtime.replacement import USES
+from attnc.runtime.replacement import USES, ReplacementMap
+from attnc.study import report
+from attnc.study import study_stages as stages
 from attnc.study.baselines import BASELINES
+from attnc.study.executor import Stage, StageExecutor
 from attnc.study.stage_cache import StageCache, StageEntry
-from attnc.study.sweep import DEFAULT_FRACTIONS
+from attnc.study.study_stages import ORDER_CRITERIA
+from attnc.study.sweep import DEFAULT_FRACTIONS, heads_for_fraction
+
+if TYPE_CHECKING:
+    from attnc.parallel.pools import ShardPool
 
 QA_TASKS = ("piqa", "socialiqa")
-#: Replacement orders: what each ranks heads by.
-ORDER_CRITERIA = {"measured": "measured_loss_impact", "loss": "estimated_loss_impact", "iou": "heldout_iou"}
 #: Fit windows the loss impact is measured (exactly, per head) or estimated (gradient) on.
 DEFAULT_IMPACT_WINDOWS = {"measured": 4, "loss": 32, "iou": 0}
 #: Fractions at which QA accuracy is measured.
@@ -129,31 +139,6 @@ class StudyRun:
     out: Path
 
 
-class _Stages:
-    """Runs stages through the cache, timing each and telling the user what happens."""
-
-    def __init__(self, cache: StageCache, say: Callable[[str], None]):
-        self.cache = cache
-        self.say = say
-        self.seconds: dict[str, float] = {}
-        self.computed: dict[str, float] = {}  # what each stage cost when it ran (cached or not)
-
-    def run(self, stage: str, label: str, inputs: dict, compute: Callable[[StageEntry], dict]) -> StageEntry:
-        entry = self.cache.entry(stage, inputs)
-        started = time.perf_counter()
-        if entry.done:
-            self.say(f"[{label}] cached ({entry.directory.name}, computed in {entry.record.get('seconds', 0):.1f} s)")
-        else:
-            self.say(f"[{label}] running ...")
-            record = compute(entry)
-            record["seconds"] = round(time.perf_counter() - started, 3)
-            entry = self.cache.finish(entry, record)
-            self.say(f"[{label}] done in {record['seconds']:.1f} s")
-        self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - started
-        self.computed[label] = self.computed.get(label, 0.0) + float(entry.record.get("seconds", 0.0))
-        return entry
-
-
 def _check_config(config: StudyConfig) -> None:
     if config.order not in ORDER_CRITERIA:
         raise StudyError(f"order {config.order!r}: choose one of {', '.join(ORDER_CRITERIA)}")
@@ -213,29 +198,81 @@ def _model_identity(loaded) -> dict:
     return identity
 
 
-def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) -> StudyRun:
+def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None,
+              pool: "ShardPool | None" = None) -> StudyRun:
     """Run (or resume) the study and write its report directory.
+
+    Args:
+        config: the study's settings.
+        say: where progress lines go (stderr by default).
+        pool: the shard pool extraction and scoring run on (`attnc.parallel`:
+            local processes or Ray actors); None: this process.
 
     Raises:
         StudyError, CorpusError, ModelNotFoundError, ModelLoadError, LibraryError:
             bad input, before any long stage.
     """
-    from attnc.compiler.library_build import build_library
-    from attnc.runtime.corpus import check_window_fits, ids_sha256, make_windows, read_corpus
-    from attnc.runtime.library import load_library
-    from attnc.runtime.models import file_sha256, load_model
-    from attnc.study import report
-    from attnc.study.baselines import CONTENT_FREE_DIR, CONTENT_FREE_PROGRAMS
-
     say = say or (lambda text: print(text, file=sys.stderr))
     started = time.perf_counter()
     _check_config(config)
-    corpus = read_corpus(config.corpus, text_field=config.text_field)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    stages = _Stages(StageCache(config.cache or out / "cache"), say)
+    executor = StageExecutor(StageCache(config.cache or out / "cache"), say, pool)
 
-    # -- inputs: model and windows (fast; everything later is keyed by them) ----------
+    inputs = _load_inputs(config, executor, say)
+    compiled, library = _compile(config, executor, inputs)
+    extracted, store = _extract(config, executor, inputs)
+    scored, table = _score(config, executor, inputs, compiled, extracted, store, library)
+    fitted, fits_json = _fit(config, executor, inputs, scored, store, table, library)
+    faithful, fits_json = _faithful(config, executor, inputs, fitted, extracted, store, table, library, fits_json)
+    full_map = ReplacementMap.from_fits(fits_json, use=config.use)
+    ordered = _order(config, executor, inputs, library, table, "programs", full_map,
+                     {"fit": (faithful or fitted).key, "use": config.use}, fits_json)
+    tuned = _tune(config, executor, inputs, library, ordered, full_map, fits_json)
+    programs = _TunedPrograms(tuned, full_map, fits_json, library)
+    baselines = _sweeps(config, executor, inputs, library, table, compiled, ordered, full_map, programs)
+    qa = _qa(config, executor, inputs, library, compiled, ordered.record["order"], programs)
+
+    report_started = time.perf_counter()
+    context = report.StudyContext(
+        programs_source=programs.source(max(tuned)) if tuned else None,
+        config=config, loaded=inputs.loaded, windows=inputs.windows, library=library, store=store, table=table,
+        fits=fits_json, selection=fitted.record, order=ordered.record, points=baselines["programs"]["points"],
+        qa=qa, baselines=baselines, faithful=faithful.record if faithful else None,
+        tuning={"by_count": {str(c): e.record for c, e in tuned.items()}} if tuned else None,
+        compile_record=compiled.record, score_record=scored.record, stage_keys={
+            "compile": compiled.key, "extract": extracted.key, "score": scored.key, "fit": fitted.key,
+            "faithful": faithful.key if faithful else None, "order": ordered.key,
+            "tune": {str(c): e.key for c, e in tuned.items()}},
+    )
+    results = report.build_results(context)
+    executor.seconds["report"] = time.perf_counter() - report_started
+    results["stage_seconds"] = {k: round(v, 2) for k, v in executor.seconds.items()}
+    results["stage_computed_seconds"] = {k: round(v, 2) for k, v in executor.computed.items()}
+    results["wall_seconds"] = round(time.perf_counter() - started, 2)
+    report.write_report(context, results, out)
+    return StudyRun(results, out)
+
+
+@dataclass
+class _Inputs:
+    """The model and windows every stage reads, with the identity their cache keys use."""
+
+    loaded: object
+    windows: object
+    model_id: dict
+
+    @property
+    def n_heads(self) -> int:
+        return self.loaded.n_layers * self.loaded.n_heads
+
+
+def _load_inputs(config: StudyConfig, executor: StageExecutor, say: Callable[[str], None]) -> _Inputs:
+    """Read the corpus, load the model and cut windows (fast; everything later is keyed by them)."""
+    from attnc.runtime.corpus import check_window_fits, make_windows, read_corpus
+    from attnc.runtime.models import load_model
+
+    corpus = read_corpus(config.corpus, text_field=config.text_field)
     load_started = time.perf_counter()
     loaded = load_model(config.model)
     check_window_fits(config.window, loaded)
@@ -246,316 +283,167 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None) 
         raise StudyError(f"{config.corpus}: {len(windows)} windows of {config.window} tokens give "
                          f"{len(windows.fit_indices)} fit and {len(windows.heldout_indices)} held-out windows; "
                          "need both (a longer corpus, a shorter --window or another --heldout-fraction)")
-    stages.seconds["load"] = time.perf_counter() - load_started
-    model_id = _model_identity(loaded)
+    executor.seconds["load"] = time.perf_counter() - load_started
     say(f"model {loaded.name}: {loaded.n_layers} layers x {loaded.n_heads} heads; {len(windows)} windows of "
         f"{config.window} tokens ({len(windows.fit_indices)} fit, {len(windows.heldout_indices)} held-out)")
+    return _Inputs(loaded, windows, _model_identity(loaded))
 
-    # -- 1. compile (the user's programs and the content-free baselines) ------------------
+
+def _compile(config: StudyConfig, executor: StageExecutor, inputs: _Inputs):
+    """1. compile the user's programs and the content-free baselines; (entry, library)."""
+    from attnc.runtime.library import load_library
+    from attnc.study.baselines import CONTENT_FREE_DIR, CONTENT_FREE_PROGRAMS
+
     program_paths = [*config.programs, CONTENT_FREE_DIR]
-    def compile_stage(entry: StageEntry) -> dict:
-        built = build_library(program_paths, entry.directory / "lib", backend=config.backend)
-        return {"n_programs": len(built.records) - len(built.failed),
-                "failed": {r.name: "; ".join(r.messages)[:500] for r in built.failed}}
-
-    compiled = stages.run("compile", "compile", {"programs": _program_inputs(program_paths),
-                                                 "backend": config.backend, "compiler": _compiler_fingerprint()},
-                          compile_stage)
-    library = load_library(compiled.directory / "lib", vocab=loaded.vocab)
+    compiled = executor.run(Stage("compile", {"programs": _program_inputs(program_paths), "backend": config.backend,
+                                              "compiler": _compiler_fingerprint()},
+                                  stages.stage(stages.compile_stage, program_paths, config.backend)))
+    library = load_library(compiled.directory / "lib", vocab=inputs.loaded.vocab)
     if not [name for name in library.names if name not in CONTENT_FREE_PROGRAMS]:
         raise StudyError(f"no valid program in {', '.join(map(str, config.programs))} "
                          f"({len(compiled.record['failed'])} failed); see `attnc check`")
+    return compiled, library
 
-    # -- 2. extract ---------------------------------------------------------------------
-    def extract_stage(entry: StageEntry) -> dict:
-        from attnc.runtime.extract import extract_attention
 
-        store = extract_attention(loaded, windows.ids, store_dir=entry.directory / "store",
-                                  batch_size=config.batch_size, window_indices=np.arange(len(windows)),
-                                  corpus_sha256=windows.corpus_sha256, windows_info=windows.describe(),
-                                  progress=config.progress)
-        size = sum(p.stat().st_size for p in store.directory.iterdir())
-        return {"n_windows": store.n_windows, "bytes": size}
-
-    extracted = stages.run("extract", "extract", {"model": model_id, "ids": windows.ids_sha256,
-                                                  "split": windows.describe()["heldout_indices"]}, extract_stage)
+def _extract(config: StudyConfig, executor: StageExecutor, inputs: _Inputs):
+    """2. every head's attention on every window; (entry, store)."""
     from attnc.runtime.store import AttentionStore
 
-    store = AttentionStore.open(extracted.directory / "store")
+    windows = inputs.windows
+    extracted = executor.run(Stage("extract", {"model": inputs.model_id, "ids": windows.ids_sha256,
+                                               "split": windows.describe()["heldout_indices"]},
+                                   stages.pooled(stages.extract_stage, inputs.loaded, windows,
+                                                 batch_size=config.batch_size, progress=config.progress)))
+    return extracted, AttentionStore.open(extracted.directory / "store")
 
-    # -- 3. score -----------------------------------------------------------------------
-    def score_stage(entry: StageEntry) -> dict:
-        from attnc.study.mixture_run import store_heldout_by_window
-        from attnc.study.score_run import score_library
 
-        batches = store.iter_windows()
-        if config.progress:
-            batches = _progress(batches, store.n_windows, "score")
-        run = score_library(batches, library.programs, loaded.vocab, store.head_names, store_heldout_by_window(store))
-        run.table.save(entry.directory / "scores.npz")
-        return {"failed": run.failures, "n_programs": len(run.table.programs)}
-
-    scored = stages.run("score", "score", {"compile": compiled.key, "extract": extracted.key}, score_stage)
+def _score(config: StudyConfig, executor: StageExecutor, inputs: _Inputs, compiled, extracted, store, library):
+    """3. program x head IoU on fit and held-out windows; (entry, table)."""
     from attnc.study.scoring import ScoreTable
 
+    scored = executor.run(Stage("score", {"compile": compiled.key, "extract": extracted.key},
+                                stages.pooled(stages.score_stage, store, library, inputs.loaded.vocab,
+                                              progress=config.progress)))
     table = ScoreTable.load(scored.directory / "scores.npz")
     if not table.programs:
         raise StudyError(f"every program failed while scoring: {scored.record['failed']}")
+    return scored, table
 
-    # -- 4. fit -------------------------------------------------------------------------
-    def fit_stage(entry: StageEntry) -> dict:
-        from attnc.study.fits_file import fits_from_results, write_fits
-        from attnc.study.fitting import best_single_fits
-        from attnc.study.mixture_run import fit_store_mixtures
-        from attnc.study.selection import select_library
 
-        singles = best_single_fits(table)
-        mixtures = None
-        if config.mixtures >= 2:
-            mixtures = fit_store_mixtures(store, table, library.programs, loaded.vocab, k=config.mixtures,
-                                          n_candidates=config.mixture_candidates,
-                                          search_windows=config.mixture_search_windows, seed=config.seed).mixtures
-        fits = fits_from_results(loaded.name, config.window, table.n_windows_fit, table.n_windows_heldout,
-                                 singles, mixtures=mixtures)
-        write_fits(fits, entry.directory / "fits.json")
-        selection = select_library(table, tolerance=config.tolerance)
-        return {"selected_programs": list(selection.programs), "selected_value": selection.value,
-                "full_value": selection.full_value}
+def _fit(config: StudyConfig, executor: StageExecutor, inputs: _Inputs, scored, store, table, library):
+    """4. best program and mixture per head, and the selected library; (entry, fits document)."""
+    fitted = executor.run(Stage("fit", {"score": scored.key, "mixtures": config.mixtures,
+                                        "candidates": config.mixture_candidates,
+                                        "search_windows": config.mixture_search_windows, "seed": config.seed,
+                                        "tolerance": config.tolerance},
+                                stages.stage(stages.fit_stage, store, table, library, inputs.loaded.vocab,
+                                             model_name=inputs.loaded.name, window=config.window,
+                                             mixtures=config.mixtures, candidates=config.mixture_candidates,
+                                             search_windows=config.mixture_search_windows, seed=config.seed,
+                                             tolerance=config.tolerance)))
+    return fitted, json.loads((fitted.directory / "fits.json").read_text())
 
-    fitted = stages.run("fit", "fit", {"score": scored.key, "mixtures": config.mixtures,
-                                       "candidates": config.mixture_candidates,
-                                       "search_windows": config.mixture_search_windows, "seed": config.seed,
-                                       "tolerance": config.tolerance}, fit_stage)
-    fits_json = json.loads((fitted.directory / "fits.json").read_text())
-    from attnc.runtime.replacement import ReplacementMap
+
+def _faithful(config: StudyConfig, executor: StageExecutor, inputs: _Inputs, fitted, extracted, store, table,
+              library, fits_json: dict):
+    """4b. (`--use faithful`) mixtures fitted to what each head writes; (entry or None, fits document)."""
+    if config.use != "faithful":
+        return None, fits_json
+    rows = _fit_sample(inputs.windows, config.faithful_windows, config.seed)
+    faithful = executor.run(Stage("faithful", {"fit": fitted.key, "extract": extracted.key,
+                                               "windows": config.faithful_windows,
+                                               "candidates": config.faithful_candidates, "seed": config.seed,
+                                               "v": 1},
+                                  stages.stage(stages.faithful_stage, inputs.loaded, store, library, table,
+                                               fits_json, rows, candidates=config.faithful_candidates,
+                                               batch_size=config.batch_size, progress=config.progress)))
+    return faithful, json.loads((faithful.directory / "fits.json").read_text())
+
+
+def _order(config: StudyConfig, executor: StageExecutor, inputs: _Inputs, library, table, method: str, target,
+           key: dict, fits_json: dict | None = None):
+    """5. the order `method`'s heads are replaced in (mean ablation has no IoU: measured then)."""
+    criterion = "measured" if (method == "mean_ablation" and config.order == "iou") else config.order
+    iou = rows = None
+    if criterion == "iou":
+        iou = ({head: _used_iou(fit, config.use) for head, fit in fits_json["heads"].items()}
+               if method == "programs" else _content_free_iou(table, target))
+    else:
+        rows = _fit_sample(inputs.windows, config.impact_windows or DEFAULT_IMPACT_WINDOWS[criterion], config.seed)
+    ids = inputs.windows.ids[rows] if rows is not None else None
+    return executor.run(Stage("order", {**key, "order": config.order, "impact_windows":
+                                        config.impact_windows or DEFAULT_IMPACT_WINDOWS[config.order],
+                                        "seed": config.seed},
+                              stages.stage(stages.order_stage, inputs.loaded, library, target, ids, rows,
+                                           criterion=criterion, iou=iou, progress=config.progress),
+                              label=f"order {method}"))
+
+
+def _tune(config: StudyConfig, executor: StageExecutor, inputs: _Inputs, library, ordered, full_map,
+          fits_json: dict) -> dict[int, StageEntry]:
+    """5b. each set of heads replaced together (a sweep or QA point up to --tune-fraction), tuned jointly.
+
+    Weights tuned for 68 heads together compensate for each other and are not the
+    best weights for the first 27 alone: every point gets its own tuning.
+    """
     from attnc.study.attribution import replacement_prefix
-    from attnc.study.sweep import heads_for_fraction
+    from attnc.study.faithful_fit import tune_candidates
 
-    n_heads = loaded.n_layers * loaded.n_heads
-
-    # -- 4b. faithful: mixtures fitted to what each head writes ---------------------------
-    faithful = None
-    if config.use == "faithful":
-        def faithful_stage(entry: StageEntry) -> dict:
-            from attnc.study.faithful_fit import faithful_fits
-
-            rows = _fit_sample(windows, config.faithful_windows, config.seed)
-            document, summary = faithful_fits(loaded, store, library, table, fits_json, rows,
-                                              n_candidates=config.faithful_candidates,
-                                              batch_size=config.batch_size, progress=config.progress)
-            (entry.directory / "fits.json").write_text(json.dumps(document, indent=2))
-            return {"summary": summary, "windows": [int(r) for r in rows]}
-
-        faithful = stages.run("faithful", "faithful", {"fit": fitted.key, "extract": extracted.key,
-                                                       "windows": config.faithful_windows,
-                                                       "candidates": config.faithful_candidates,
-                                                       "seed": config.seed, "v": 1}, faithful_stage)
-        fits_json = json.loads((faithful.directory / "fits.json").read_text())
-    full_map = ReplacementMap.from_fits(fits_json, use=config.use)
-
-    # -- 5. order, for the programs and for each baseline ----------------------------------
-    def order_heads(method: str, target, key: dict) -> StageEntry:
-        def order_stage(entry: StageEntry) -> dict:
-            from attnc.study.attribution import loss_impact, measured_impact, order_by_iou
-
-            criterion = "measured" if (method == "mean_ablation" and config.order == "iou") else config.order
-            if criterion == "iou":
-                iou = ({head: _used_iou(fit, config.use) for head, fit in fits_json["heads"].items()}
-                       if method == "programs" else _content_free_iou(table, target))
-                return {"order": order_by_iou(iou), "criterion": ORDER_CRITERIA["iou"], "values": iou}
-            count = config.impact_windows or DEFAULT_IMPACT_WINDOWS[criterion]
-            rows = _fit_sample(windows, count, config.seed)
-            measure = measured_impact if criterion == "measured" else loss_impact
-            impact = measure(loaded, library, target, windows.ids[rows], progress=config.progress)
-            return {"order": impact.order(), "criterion": ORDER_CRITERIA[criterion], "values": impact.impact,
-                    "impact_windows": [int(r) for r in rows], "impact_tokens": impact.tokens}
-
-        return stages.run("order", f"order {method}", {**key, "order": config.order, "impact_windows":
-                                                       config.impact_windows or DEFAULT_IMPACT_WINDOWS[config.order],
-                                                       "seed": config.seed}, order_stage)
-
-    ordered = order_heads("programs", full_map, {"fit": (faithful or fitted).key, "use": config.use})
-    order = ordered.record["order"]
-
-    # -- 5b. tune: each set of heads replaced together, fitted jointly to the model's output --
-    # Every sweep (and QA) point up to --tune-fraction gets weights tuned for exactly its own
-    # set of heads: weights tuned for 68 heads together compensate for each other, and are
-    # not the best weights for the first 27 alone.
+    if not (config.use == "faithful" and config.tune_steps > 0 and config.tune_windows > 0):
+        return {}
+    n_tuned = heads_for_fraction(config.tune_fraction, inputs.n_heads)
+    rows = _fit_sample(inputs.windows, config.tune_windows, config.seed + 1)
     tuned: dict[int, StageEntry] = {}
-    counts = sorted({heads_for_fraction(f, n_heads) for f in (*config.fractions, *(QA_FRACTIONS if config.qa else ()))})
-    n_tuned = heads_for_fraction(config.tune_fraction, n_heads)
-    if config.use == "faithful" and config.tune_steps > 0 and config.tune_windows > 0:
-        for count in [c for c in counts if 0 < c <= n_tuned]:
-            def tune_stage(entry: StageEntry, count=count) -> dict:
-                from attnc.study.faithful_fit import tune_candidates
-                from attnc.runtime.heads import head_name
-                from attnc.study.tune_run import constant_programs
-                from attnc.study.tuning import tune_mixtures, tuned_program_sources
+    for count in [c for c in _replaced_counts(config, inputs.n_heads) if 0 < c <= n_tuned]:
+        start = replacement_prefix(ordered.record["order"], full_map, count)
+        note = (f"tuned by attnc study on {len(rows)} fit windows of {config.corpus} "
+                f"({config.window} tokens), {count} heads replaced together")
+        compute = stages.stage(stages.tune_stage, inputs.loaded, library, start, tune_candidates(fits_json, start),
+                               inputs.windows.ids[rows], rows, steps=config.tune_steps, lr=config.tune_lr,
+                               constants=config.tune_constants, constants_lr=config.tune_constants_lr,
+                               constants_min_weight=config.tune_constants_min_weight, note=note,
+                               progress=config.progress)
+        tuned[count] = executor.run(Stage("tune", {"order": ordered.key, "count": count, "steps": config.tune_steps,
+                                                   "windows": config.tune_windows, "lr": config.tune_lr,
+                                                   "seed": config.seed, "constants": config.tune_constants,
+                                                   "constants_lr": config.tune_constants_lr,
+                                                   "constants_min_weight": config.tune_constants_min_weight,
+                                                   "v": 3},
+                                          _saying(executor.say, f"  tuning the first {count} heads of the order "
+                                                  "together", compute)))
+    return tuned
 
-                say(f"  tuning the first {count} heads of the order together")
-                rows = _fit_sample(windows, config.tune_windows, config.seed + 1)
-                start = replacement_prefix(order, full_map, count)
-                per_head, skipped = (constant_programs(library, start, config.tune_constants_min_weight)
-                                     if config.tune_constants else ({}, {}))
-                result = tune_mixtures(loaded, library, start, windows.ids[rows],
-                                       candidates=tune_candidates(fits_json, start), constants=per_head,
-                                       steps=config.tune_steps, lr=config.tune_lr,
-                                       constants_lr=config.tune_constants_lr, progress=config.progress)
-                note = (f"tuned by attnc study on {len(rows)} fit windows of {config.corpus} "
-                        f"({config.window} tokens), {count} heads replaced together")
-                mixtures, sources = tuned_program_sources(
-                    result, {p.name: p for ps in per_head.values() for p in ps}, note)
-                return {**result.to_json(), "windows": [int(r) for r in rows], "not_tunable": skipped,
-                        "tuned": {head_name(*k): [[n, w] for n, w in m] for k, m in mixtures.items()},
-                        "sources": sources}
 
-            tuned[count] = stages.run("tune", "tune", {"order": ordered.key, "count": count,
-                                                       "steps": config.tune_steps, "windows": config.tune_windows,
-                                                       "lr": config.tune_lr, "seed": config.seed,
-                                                       "constants": config.tune_constants,
-                                                       "constants_lr": config.tune_constants_lr,
-                                                       "constants_min_weight": config.tune_constants_min_weight,
-                                                       "v": 3}, tune_stage)
-    tuned_maps = {count: ReplacementMap({**full_map.heads, **ReplacementMap(
-        {head: [tuple(p) for p in mixture] for head, mixture in entry.record["tuned"].items()}).heads})
-        for count, entry in tuned.items()}
-    tuned_sources = {count: _tuned_source(library, entry.record.get("sources") or {})
-                     for count, entry in tuned.items()}
-    if tuned:
-        for head, mixture in tuned[max(tuned)].record["tuned"].items():
-            fits_json["heads"][head]["tuned"] = {"programs": [p for p, _ in mixture], "weights": [w for _, w in mixture]}
+class _TunedPrograms:
+    """What replaces the first `count` heads: the weights (and new programs) tuned for that set.
 
-    def programs_map(count: int) -> ReplacementMap:
-        """What replaces the first `count` heads: weights tuned for that set when it was tuned."""
-        return tuned_maps.get(count, full_map)
+    `map(count)` is the replacement, `source(count)` where its programs come from
+    (the library, plus the set's tuned programs compiled beside it), `inputs(count)`
+    what a point using them depends on beyond the replacement (the tuned sources).
+    Records the largest tuned set's weights in `fits_json` (the report shows them).
+    """
 
-    def programs_source(count: int):
-        """Where that replacement's programs come from: the library, plus the set's tuned programs."""
-        return tuned_sources.get(count, library)
+    def __init__(self, tuned: dict[int, StageEntry], full_map, fits_json: dict, library):
+        self.tuned, self.full_map, self.library = tuned, full_map, library
+        self.maps = {count: ReplacementMap({**full_map.heads, **ReplacementMap(
+            {head: [tuple(p) for p in mixture] for head, mixture in entry.record["tuned"].items()}).heads})
+            for count, entry in tuned.items()}
+        self.sources = {count: _tuned_source(library, entry.record.get("sources") or {})
+                        for count, entry in tuned.items()}
+        if tuned:
+            for head, mixture in tuned[max(tuned)].record["tuned"].items():
+                fits_json["heads"][head]["tuned"] = {"programs": [p for p, _ in mixture],
+                                                     "weights": [w for _, w in mixture]}
 
-    def tuned_inputs(count: int) -> dict:
-        """The tuned programs' sources are part of what a point depends on."""
-        return {"tuned": tuned[count].key} if count in tuned and tuned[count].record.get("sources") else {}
+    def map(self, count: int) -> "ReplacementMap":
+        return self.maps.get(count, self.full_map)
 
-    # -- 6. sweep: the same held-out windows and fractions for every method ------------------
-    from attnc.study.sweep import replaced_perplexity, replaced_qa
+    def source(self, count: int):
+        return self.sources.get(count, self.library)
 
-    ppl_rows = windows.heldout_indices[:config.ppl_windows] if config.ppl_windows else windows.heldout_indices
-    ppl_ids = windows.ids[ppl_rows]
-    fractions = sorted(set(config.fractions) | {0.0})
-
-    def sweep(method: str, order: list[str], target) -> list[dict]:
-        points = []
-        for fraction in fractions:
-            count = heads_for_fraction(fraction, n_heads)
-            if method == "mean_ablation" and count > 0:
-                from attnc.study.baselines import ablated_perplexity, ablation_prefix
-
-                ablation = ablation_prefix(order, target, count)
-
-                def sweep_stage(entry: StageEntry, ablation=ablation, fraction=fraction) -> dict:
-                    say(f"  perplexity with {len(ablation)} of {n_heads} heads mean-ablated ({fraction:.0%})")
-                    return ablated_perplexity(loaded, ablation, ppl_ids, fraction=fraction,
-                                              batch_size=config.batch_size, progress=config.progress)
-
-                inputs = {"model": model_id, "ids": ids_sha256(ppl_ids), "mean_ablation": means_entry.key,
-                          "heads": order[:count]}
-            else:
-                replacement = replacement_prefix(order, programs_map(count) if method == "programs" else target, count)
-                source = programs_source(count) if method == "programs" else library
-
-                def sweep_stage(entry: StageEntry, replacement=replacement, fraction=fraction, source=source) -> dict:
-                    say(f"  perplexity with {len(replacement)} of {n_heads} heads replaced ({fraction:.0%})")
-                    point = replaced_perplexity(loaded, source, replacement, ppl_ids, fraction=fraction,
-                                                batch_size=config.batch_size,
-                                                on_program_error=config.on_program_error, progress=config.progress)
-                    return point.to_json()
-
-                inputs = {"model": model_id, "ids": ids_sha256(ppl_ids),
-                          **_replacement_inputs(replacement, compiled.key, config),
-                          **(tuned_inputs(count) if method == "programs" else {})}
-            entry = stages.run("sweep", f"sweep {method}", inputs, sweep_stage)
-            points.append({k: v for k, v in entry.record.items() if k != "seconds"} | {"fraction": fraction})
-        stock = next(p["ppl"] for p in points if p["n_heads_replaced"] == 0)
-        for point in points:
-            point["ppl_increase_pct"] = 100.0 * (point["ppl"] / stock - 1.0)
-        return points
-
-    points = sweep("programs", order, full_map)
-    baselines = {"programs": {"order": ordered.record, "points": points}}
-    means_entry = None
-    for method in config.baselines:
-        if method == "content_free":
-            from attnc.study.baselines import content_free_map
-
-            target = content_free_map(table)
-            method_order = order_heads(method, target, {"content_free": target.to_json(), "compile": compiled.key})
-        else:
-            def means_stage(entry: StageEntry) -> dict:
-                from attnc.study.head_outputs import head_means
-
-                rows = _fit_sample(windows, config.faithful_windows, config.seed)
-                ablation = head_means(loaded, windows.ids[rows], batch_size=config.batch_size)
-                np.savez(entry.directory / "means.npz", **{f"{l}.{h}": v for (l, h), v in ablation.means.items()})
-                return {"windows": [int(r) for r in rows]}
-
-            means_entry = stages.run("means", "head means", {"model": model_id, "ids": windows.ids_sha256,
-                                                             "windows": config.faithful_windows,
-                                                             "seed": config.seed}, means_stage)
-            from attnc.runtime.heads import parse_head
-            from attnc.study.attribution import MeanAblation
-
-            with np.load(means_entry.directory / "means.npz") as saved:
-                target = MeanAblation({parse_head(k): saved[k] for k in saved.files})
-            method_order = order_heads(method, target, {"mean_ablation": means_entry.key})
-        baselines[method] = {"order": method_order.record,
-                             "points": sweep(method, method_order.record["order"], target)}
-
-    # -- 7. QA ----------------------------------------------------------------------------
-    qa: dict[str, dict] = {}
-    for task, path in config.qa.items():
-        per_fraction = {}
-        for fraction in QA_FRACTIONS:
-            count = heads_for_fraction(fraction, n_heads)
-            replacement = replacement_prefix(order, programs_map(count), count)
-
-            def qa_stage(entry: StageEntry, replacement=replacement, task=task, path=path,
-                         source=programs_source(count)) -> dict:
-                say(f"  {task} with {len(replacement)} heads replaced")
-                return replaced_qa(loaded, source, replacement, task, path, limit=config.qa_limit,
-                                   on_program_error=config.on_program_error, progress=config.progress)
-
-            entry = stages.run("qa", "qa", {"model": model_id, "task": task, "file": file_sha256(path),
-                                            "limit": config.qa_limit,
-                                            **_replacement_inputs(replacement, compiled.key, config),
-                                            **tuned_inputs(count)}, qa_stage)
-            per_fraction[fraction] = entry.record
-        qa[task] = {"n": per_fraction[0.0]["n"], "file": str(path),
-                    "acc_baseline": per_fraction[0.0]["acc"], "acc_replaced_25": per_fraction[0.25]["acc"],
-                    "acc_norm_baseline": per_fraction[0.0]["acc_norm"],
-                    "acc_norm_replaced_25": per_fraction[0.25]["acc_norm"],
-                    "n_heads_replaced_25": per_fraction[0.25]["n_heads_replaced"]}
-
-    # -- report ---------------------------------------------------------------------------
-    report_started = time.perf_counter()
-    context = report.StudyContext(
-        programs_source=tuned_sources[max(tuned)] if tuned else None,
-        config=config, loaded=loaded, windows=windows, library=library, store=store, table=table,
-        fits=fits_json, selection=fitted.record, order=ordered.record, points=points, qa=qa,
-        baselines=baselines, faithful=faithful.record if faithful else None,
-        tuning={"by_count": {str(c): e.record for c, e in tuned.items()}} if tuned else None,
-        compile_record=compiled.record, score_record=scored.record, stage_keys={
-            "compile": compiled.key, "extract": extracted.key, "score": scored.key, "fit": fitted.key,
-            "faithful": faithful.key if faithful else None, "order": ordered.key,
-            "tune": {str(c): e.key for c, e in tuned.items()}},
-    )
-    results = report.build_results(context)
-    stages.seconds["report"] = time.perf_counter() - report_started
-    results["stage_seconds"] = {k: round(v, 2) for k, v in stages.seconds.items()}
-    results["stage_computed_seconds"] = {k: round(v, 2) for k, v in stages.computed.items()}
-    results["wall_seconds"] = round(time.perf_counter() - started, 2)
-    report.write_report(context, results, out)
-    return StudyRun(results, out)
+    def inputs(self, count: int) -> dict:
+        entry = self.tuned.get(count)
+        return {"tuned": entry.key} if entry is not None and entry.record.get("sources") else {}
 
 
 def _tuned_source(library, sources: dict[str, str]):
@@ -565,6 +453,134 @@ def _tuned_source(library, sources: dict[str, str]):
     from attnc.runtime.overlay import OverlaySource
 
     return OverlaySource.from_sources(library, sources, library.vocab)
+
+
+def _sweeps(config: StudyConfig, executor: StageExecutor, inputs: _Inputs, library, table, compiled, ordered,
+            full_map, programs: _TunedPrograms) -> dict[str, dict]:
+    """6. held-out perplexity per fraction replaced, for the programs and each baseline (each in its own order)."""
+    from attnc.runtime.heads import parse_head
+    from attnc.study.attribution import MeanAblation
+    from attnc.study.baselines import content_free_map
+
+    sweep = _Sweep(config, executor, inputs, library, compiled.key)
+    methods = {"programs": {"order": ordered.record, "points": sweep.points(
+        "programs", ordered.record["order"], programs.map, source_for=programs.source, inputs_for=programs.inputs)}}
+    for method in config.baselines:
+        if method == "content_free":
+            target = content_free_map(table)
+            method_order = _order(config, executor, inputs, library, table, method, target,
+                                  {"content_free": target.to_json(), "compile": compiled.key})
+            points = sweep.points(method, method_order.record["order"], lambda count, target=target: target)
+        else:
+            rows = _fit_sample(inputs.windows, config.faithful_windows, config.seed)
+            means = executor.run(Stage("means", {"model": inputs.model_id, "ids": inputs.windows.ids_sha256,
+                                                 "windows": config.faithful_windows, "seed": config.seed},
+                                       stages.stage(stages.means_stage, inputs.loaded, inputs.windows.ids[rows], rows,
+                                                    batch_size=config.batch_size), label="head means"))
+            with np.load(means.directory / "means.npz") as saved:
+                target = MeanAblation({parse_head(k): saved[k] for k in saved.files})
+            method_order = _order(config, executor, inputs, library, table, method, target,
+                                  {"mean_ablation": means.key})
+            points = sweep.points(method, method_order.record["order"], lambda count, target=target: target,
+                                  means_key=means.key)
+        methods[method] = {"order": method_order.record, "points": points}
+    return methods
+
+
+class _Sweep:
+    """The sweep points of one method: the same held-out windows and fractions for every method."""
+
+    def __init__(self, config: StudyConfig, executor: StageExecutor, inputs: _Inputs, library, compile_key: str):
+        from attnc.runtime.corpus import ids_sha256
+
+        self.config, self.executor, self.inputs, self.library, self.compile_key = (
+            config, executor, inputs, library, compile_key)
+        windows = inputs.windows
+        rows = windows.heldout_indices[:config.ppl_windows] if config.ppl_windows else windows.heldout_indices
+        self.ids = windows.ids[rows]
+        self.ids_sha256 = ids_sha256(self.ids)
+        self.fractions = sorted(set(config.fractions) | {0.0})
+
+    def points(self, method: str, order: list[str], target_for: Callable[[int], object],
+               means_key: str | None = None, source_for: Callable[[int], object] | None = None,
+               inputs_for: Callable[[int], dict] | None = None) -> list[dict]:
+        """Perplexity at every fraction; `target_for(count)` replaces the first `count` heads of `order`,
+        with programs from `source_for(count)` (default the library), and `inputs_for(count)` in the key."""
+        from attnc.study.attribution import replacement_prefix
+        from attnc.study.baselines import ablation_prefix
+
+        config, inputs, n_heads = self.config, self.inputs, self.inputs.n_heads
+        points = []
+        for fraction in self.fractions:
+            count = heads_for_fraction(fraction, n_heads)
+            if means_key is not None and count > 0:
+                ablation = ablation_prefix(order, target_for(count), count)
+                message = f"  perplexity with {len(ablation)} of {n_heads} heads mean-ablated ({fraction:.0%})"
+                key = {"model": inputs.model_id, "ids": self.ids_sha256, "mean_ablation": means_key,
+                       "heads": order[:count]}
+                compute = stages.stage(stages.ablated_sweep_stage, inputs.loaded, ablation, self.ids,
+                                       fraction=fraction, batch_size=config.batch_size, progress=config.progress)
+            else:
+                replacement = replacement_prefix(order, target_for(count), count)
+                message = f"  perplexity with {len(replacement)} of {n_heads} heads replaced ({fraction:.0%})"
+                key = {"model": inputs.model_id, "ids": self.ids_sha256,
+                       **_replacement_inputs(replacement, self.compile_key, config),
+                       **(inputs_for(count) if inputs_for else {})}
+                source = source_for(count) if source_for else self.library
+                compute = stages.stage(stages.replaced_sweep_stage, inputs.loaded, source, replacement,
+                                       self.ids, fraction=fraction, batch_size=config.batch_size,
+                                       on_program_error=config.on_program_error, progress=config.progress)
+            entry = self.executor.run(Stage("sweep", key, _saying(self.executor.say, message, compute),
+                                            label=f"sweep {method}"))
+            points.append({k: v for k, v in entry.record.items() if k != "seconds"} | {"fraction": fraction})
+        stock = next(p["ppl"] for p in points if p["n_heads_replaced"] == 0)
+        for point in points:
+            point["ppl_increase_pct"] = 100.0 * (point["ppl"] / stock - 1.0)
+        return points
+
+
+def _qa(config: StudyConfig, executor: StageExecutor, inputs: _Inputs, library, compiled, order: list[str],
+        programs: _TunedPrograms) -> dict[str, dict]:
+    """7. QA accuracy at 0 and 25% replaced, per task."""
+    from attnc.runtime.models import file_sha256
+    from attnc.study.attribution import replacement_prefix
+
+    qa: dict[str, dict] = {}
+    for task, path in config.qa.items():
+        per_fraction = {}
+        for fraction in QA_FRACTIONS:
+            count = heads_for_fraction(fraction, inputs.n_heads)
+            replacement = replacement_prefix(order, programs.map(count), count)
+            compute = stages.stage(stages.qa_stage, inputs.loaded, programs.source(count), replacement, task, path,
+                                   limit=config.qa_limit, on_program_error=config.on_program_error,
+                                   progress=config.progress)
+            entry = executor.run(Stage("qa", {"model": inputs.model_id, "task": task, "file": file_sha256(path),
+                                              "limit": config.qa_limit,
+                                              **_replacement_inputs(replacement, compiled.key, config),
+                                              **programs.inputs(count)},
+                                       _saying(executor.say, f"  {task} with {len(replacement)} heads replaced",
+                                               compute)))
+            per_fraction[fraction] = entry.record
+        qa[task] = {"n": per_fraction[0.0]["n"], "file": str(path),
+                    "acc_baseline": per_fraction[0.0]["acc"], "acc_replaced_25": per_fraction[0.25]["acc"],
+                    "acc_norm_baseline": per_fraction[0.0]["acc_norm"],
+                    "acc_norm_replaced_25": per_fraction[0.25]["acc_norm"],
+                    "n_heads_replaced_25": per_fraction[0.25]["n_heads_replaced"]}
+    return qa
+
+
+def _saying(say: Callable[[str], None], message: str, compute):
+    """`compute` that first tells the user what it measures (only when it runs, not when cached)."""
+    def run(directory, pool):
+        say(message)
+        return compute(directory, pool)
+    return run
+
+
+def _replaced_counts(config: StudyConfig, n_heads: int) -> list[int]:
+    """Head counts replaced at the sweep's (and QA's) points."""
+    return sorted({heads_for_fraction(f, n_heads)
+                   for f in (*config.fractions, *(QA_FRACTIONS if config.qa else ()))})
 
 
 def _replacement_inputs(replacement, compile_key: str, config: StudyConfig) -> dict:
@@ -597,12 +613,3 @@ def _fit_sample(windows, count: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     fit_rows = windows.fit_indices
     return np.sort(rng.choice(fit_rows, size=min(count, len(fit_rows)), replace=False))
-
-
-def _progress(batches, total: int, label: str):
-    from tqdm import tqdm
-
-    with tqdm(total=total, unit="window", desc=label, file=sys.stderr) as bar:
-        for batch in batches:
-            yield batch
-            bar.update(len(batch[0]))

@@ -1,0 +1,130 @@
+"""One worker's state and tasks: the model and compiled libraries, loaded once, and the shard tasks.
+
+A task is a small record (which shard, which rows, which library); the worker
+reads or computes the attention itself, so only ids and results travel. The
+same `ShardWorker` runs in the main process, in a local worker process, or as
+a Ray actor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ExtractShard:
+    """Write shard `shard` of the store at `store_dir`: attention of windows `ids` (rows of that shard)."""
+
+    store_dir: Path
+    shard: int
+    ids: np.ndarray
+    window_indices: np.ndarray
+    heads: tuple[tuple[int, int], ...]
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class ScoreShard:
+    """Score the library at `library_dir` on one shard of windows.
+
+    The attention comes from store shard `store_shard` of `store_dir`, or, when
+    `store_dir` is None, from the model run over `ids` (labelled `window_indices`)
+    in batches of `batch_size`. `heldout` is the split of every window index.
+    """
+
+    library_dir: Path
+    heads: tuple[str, ...]
+    heldout: np.ndarray
+    store_dir: Path | None = None
+    store_shard: int = 0
+    ids: np.ndarray | None = None
+    window_indices: np.ndarray | None = None
+    batch_size: int = 8
+
+
+@dataclass(frozen=True)
+class Ready:
+    """Load the model and answer (a pool's warm-up: start-up is then not counted as work)."""
+
+
+class ShardWorker:
+    """Holds a model (loaded on first use) and libraries by path; runs shard tasks.
+
+    Args:
+        model: what `load_model` loads (a name or directory), or an already loaded model.
+        threads: torch threads of this worker (None: leave torch's default).
+    """
+
+    def __init__(self, model, threads: int | None = None):
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        self._spec = model if isinstance(model, str) else None
+        self._loaded = None if isinstance(model, str) else model
+        self._libraries: dict[str, object] = {}
+
+    def loaded(self):
+        if self._loaded is None:
+            from attnc.runtime.models import load_model
+
+            self._loaded = load_model(self._spec)
+        return self._loaded
+
+    def library(self, path: Path):
+        key = str(path)
+        if key not in self._libraries:
+            from attnc.runtime.library import load_library
+
+            self._libraries[key] = load_library(path, vocab=self.loaded().vocab)
+        return self._libraries[key]
+
+    def run(self, index: int, task):
+        """(index, result) of one task; `index` is the caller's label of it."""
+        if isinstance(task, ExtractShard):
+            return index, self.extract(task)
+        if isinstance(task, ScoreShard):
+            return index, self.score(task)
+        if isinstance(task, Ready):
+            return index, self.ready()
+        raise TypeError(f"ShardWorker: unknown task {type(task).__name__}")
+
+    def ready(self) -> bool:
+        """Load the model now (a pool calls this once, so loading is not timed as work)."""
+        self.loaded()
+        return True
+
+    def extract(self, task: ExtractShard) -> str:
+        """Compute and write one store shard; its path."""
+        from attnc.runtime.extract import attention_shard
+        from attnc.runtime.store import write_shard
+
+        attn = attention_shard(self.loaded(), task.ids, list(task.heads), task.batch_size)
+        return str(write_shard(Path(task.store_dir), task.shard, attn, task.window_indices, task.ids))
+
+    def score(self, task: ScoreShard):
+        """Per-batch IoU sums of one shard (`attnc.study.score_run.ShardScores`)."""
+        from attnc.study.score_run import score_shard
+
+        library = self.library(Path(task.library_dir))
+        if task.store_dir is not None:
+            from attnc.runtime.store import AttentionStore
+
+            batches = [AttentionStore.open(task.store_dir).read_shard(task.store_shard)]
+        else:
+            batches = self._model_batches(task)
+        return score_shard(batches, library.programs, self.loaded().vocab, task.heads, task.heldout)
+
+    def _model_batches(self, task: ScoreShard):
+        """(window_index, ids, attn) batches of the model run over the task's windows."""
+        from attnc.runtime.extract import iter_attention
+        from attnc.runtime.heads import parse_head
+
+        first = 0
+        for window_index, attn in iter_attention(self.loaded(), task.ids, heads=[parse_head(h) for h in task.heads],
+                                                 batch_size=task.batch_size, window_indices=task.window_indices):
+            yield window_index, task.ids[first:first + len(window_index)], attn
+            first += len(window_index)
