@@ -70,3 +70,14 @@ def test_offline_is_the_default_without_an_endpoint(model_dir, tmp_path, capsys,
     assert report["n_programs"] >= 1
     for path in (tmp_path / "out").glob("*.py"):
         load_program(path)
+
+
+def test_offline_fit_windows(model_dir, tmp_path, capsys, monkeypatch):
+    """--fit-windows sets how many fit windows the offline fit samples; < 1 is refused before any work."""
+    for var in ("OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["synth", "--offline", "--fit-windows", "0"] + common(model_dir, tmp_path / "bad")) == 2
+    assert "--fit-windows must be >= 1" in capsys.readouterr().err
+    assert main(["synth", "--offline", "--fit-windows", "2"] + common(model_dir, tmp_path / "out")) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_fit_windows"] == 2

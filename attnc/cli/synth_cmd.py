@@ -40,6 +40,9 @@ def register(subparsers) -> None:
     llm.add_argument("--sample-windows", type=int, default=32, help="fit and held-out windows recorded per split (default 32)")
     offline = parser.add_argument_group("--offline")
     offline.add_argument("--max-programs", type=int, default=1000, help="most programs written (default 1000)")
+    offline.add_argument("--fit-windows", type=int, default=None,
+                         help="fit windows sampled for the fit (default: 200 at <= 32 tokens, 96 at <= 64, 48 "
+                              "longer; the cost grows with windows x tokens^2)")
     offline.add_argument("--objective", choices=("iou", "faithful", "both"), default="both",
                          help="what each head's program is fitted to: its pattern (iou), what the head writes "
                               "(faithful: ||(P - A) V_h||), or both (default)")
@@ -55,6 +58,8 @@ def handle(args: argparse.Namespace) -> int:
 
     use_llm = args.llm or (not args.offline and _endpoint_configured(args))
     try:
+        if args.fit_windows is not None and args.fit_windows < 1:
+            raise ValueError(f"--fit-windows must be >= 1, got {args.fit_windows}")
         if use_llm:
             config = _llm_config(args).resolved()  # a missing endpoint fails here, before any model work
         corpus, loaded, windows = load_model_and_windows(args)
@@ -131,7 +136,8 @@ def _run_offline(args, loaded, windows, heads) -> dict:
     fitted_on = (f"{args.corpus} (sha256 {str(described.get('corpus_sha256', ''))[:12]}), fit split of windows "
                  f"{args.skip_windows}..{args.skip_windows + len(windows) - 1} of {args.window} tokens, seed {args.seed}")
     report = synthesize_offline(loaded, windows, heads=heads, out_dir=args.out, max_programs=args.max_programs,
-                                progress=not args.json, objective=args.objective, fitted_on=fitted_on)
+                                progress=not args.json, objective=args.objective, fitted_on=fitted_on,
+                                max_fit_windows=args.fit_windows)
     data = report.to_json()
     print(f"attnc synth --offline: {data.get('n_programs')} programs for {len(heads)} heads -> {args.out}",
           file=sys.stderr)
