@@ -1,6 +1,7 @@
 """Local worker processes: --workers is checked, and a sharded run equals the single-process run."""
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,11 +11,11 @@ from attnc.parallel.pools import PoolError, ProcessPool, cpu_count
 from attnc.parallel.workers import make_pool, resolve_workers
 from attnc.runtime.extract import extract_attention
 from attnc.study.mixture_run import store_heldout_by_window
-from attnc.study.score_run import (merge_shards, score_library, score_model_shards, score_shard,
-                                   score_store_shards, model_attention_batches)
+from attnc.study.score_run import (merge_shards, model_attention_batches, score_library, score_model_shards,
+                                   score_shard, score_store_shards)
 from attnc.study.scoring import ScoreTable
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent))
 from parallel_fixtures import SHARD, build_case, store_arrays  # noqa: E402
 
 

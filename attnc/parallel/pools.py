@@ -58,7 +58,7 @@ def _run_task(position: int, task) -> tuple[int, Any]:
 class ProcessPool:
     """`workers` local processes, each with its own `ShardWorker` for `model`, started on first use.
 
-    Torch threads are split between them (cores // workers each), so N workers
+    Torch and numba threads are split between them (cores // workers each), so N workers
     on N cores do not oversubscribe the machine. A single task (before any
     worker started) runs in this process, on `loaded` when given: starting
     workers would cost more than it.

@@ -55,14 +55,17 @@ class ShardWorker:
 
     Args:
         model: what `load_model` loads (a name or directory), or an already loaded model.
-        threads: torch threads of this worker (None: leave torch's default).
+        threads: torch and numba threads of this worker (None: leave their defaults);
+            the IoU kernels are numba `parallel=True`, so N workers on N cores want 1 each.
     """
 
     def __init__(self, model, threads: int | None = None):
         if threads:
+            import numba
             import torch
 
             torch.set_num_threads(threads)
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         self._spec = model if isinstance(model, str) else None
         self._loaded = None if isinstance(model, str) else model
         self._libraries: dict[str, object] = {}

@@ -215,11 +215,14 @@ def run_study(config: StudyConfig, *, say: Callable[[str], None] | None = None,
     say = say or (lambda text: print(text, file=sys.stderr))
     started = time.perf_counter()
     _check_config(config)
+    from attnc.runtime.corpus import read_corpus
+
+    corpus = read_corpus(config.corpus, text_field=config.text_field)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     executor = StageExecutor(StageCache(config.cache or out / "cache"), say, pool)
 
-    inputs = _load_inputs(config, executor, say)
+    inputs = _load_inputs(config, corpus, executor, say)
     compiled, library = _compile(config, executor, inputs)
     extracted, store = _extract(config, executor, inputs)
     scored, table = _score(config, executor, inputs, compiled, extracted, store, library)
@@ -267,12 +270,11 @@ class _Inputs:
         return self.loaded.n_layers * self.loaded.n_heads
 
 
-def _load_inputs(config: StudyConfig, executor: StageExecutor, say: Callable[[str], None]) -> _Inputs:
-    """Read the corpus, load the model and cut windows (fast; everything later is keyed by them)."""
-    from attnc.runtime.corpus import check_window_fits, make_windows, read_corpus
+def _load_inputs(config: StudyConfig, corpus, executor: StageExecutor, say: Callable[[str], None]) -> _Inputs:
+    """Load the model and cut the corpus into windows (fast; everything later is keyed by them)."""
+    from attnc.runtime.corpus import check_window_fits, make_windows
     from attnc.runtime.models import load_model
 
-    corpus = read_corpus(config.corpus, text_field=config.text_field)
     load_started = time.perf_counter()
     loaded = load_model(config.model)
     check_window_fits(config.window, loaded)
