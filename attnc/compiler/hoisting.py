@@ -159,6 +159,14 @@ def build_table(spec: TableSpec, vocab) -> BuiltTable:
     function = eval(compile(f"lambda t: ({spec.source})", "<attnc table>", "eval"),
                     {"__builtins__": {}, **_TABLE_BUILTINS})
     dtype = {BOOL: np.bool_, INT: np.int64, FLOAT: np.float64, STR: np.int64}[spec.kind]
+    built = (_membership_table(spec.source, function, dtype, vocab, cache) if spec.kind != STR else None) \
+        or _per_token_table(spec, function, dtype, vocab, cache)
+    cache["tables"][key] = built
+    return built
+
+
+def _per_token_table(spec: TableSpec, function, dtype, vocab, cache: dict) -> BuiltTable:
+    """The general path: the expression evaluated once per vocabulary entry."""
     values = np.zeros(vocab.size, dtype=dtype)
     errors = np.zeros(vocab.size, dtype=bool)
     first_error = ""
@@ -175,9 +183,59 @@ def build_table(spec: TableSpec, vocab) -> BuiltTable:
             errors[token_id] = True
             if not first_error:
                 first_error = f"{spec.source} on token {token!r}: {type(exc).__name__}: {exc}"
-    built = BuiltTable(values, errors, first_error)
-    cache["tables"][key] = built
-    return built
+    return BuiltTable(values, errors, first_error)
+
+
+#: A token string no vocabulary holds: stands for every token outside a program's literal sets.
+_OUTSIDE = "\x00attnc: no such token\x00"
+
+
+def _membership_strings(source: str) -> frozenset[str] | None:
+    """The literal strings `t` is tested against, when `t` appears only as `t in {...}` / `t not in (...)`
+    with literal strings (the shape of token-set terms); else None."""
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError:
+        return None
+    members: set[str] = set()
+    tested: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and isinstance(node.left, ast.Name) and node.left.id == "t" \
+                and len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn)) \
+                and isinstance(node.comparators[0], (ast.Set, ast.Tuple, ast.List, ast.Dict)):
+            container = node.comparators[0]
+            items = container.keys if isinstance(container, ast.Dict) else container.elts
+            if not all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in items):
+                return None
+            members.update(e.value for e in items)
+            tested.add(id(node.left))
+    uses = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == "t"]
+    return frozenset(members) if uses and all(id(n) in tested for n in uses) else None
+
+
+def _membership_table(source: str, function, dtype, vocab, cache: dict) -> BuiltTable | None:
+    """The table of an expression that reads the token only through literal-set membership, in
+    O(set size): its value is the same for every token outside the sets, so it is evaluated once
+    for those and once per listed string, never per vocabulary entry. None: not that shape, or
+    the expression raised (the general path then reports where)."""
+    members = _membership_strings(source)
+    if members is None:
+        return None
+    by_string = cache.get("by_string")
+    if by_string is None:
+        by_string = {}
+        for token_id, token in enumerate(vocab.tokens):
+            by_string.setdefault(token, []).append(token_id)
+        cache["by_string"] = by_string
+    try:
+        outside = function(_OUTSIDE)
+        listed = {m: function(m) for m in members if m in by_string}
+    except _TABLE_ERRORS:
+        return None
+    values = np.full(vocab.size, outside, dtype=dtype)
+    for member, value in listed.items():
+        values[by_string[member]] = value
+    return BuiltTable(values, np.zeros(vocab.size, dtype=bool), "")
 
 
 def hoist_program(program):
