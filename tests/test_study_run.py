@@ -44,7 +44,7 @@ def workdir(tmp_path_factory):
 def _config(root: Path, out: str, **changes) -> StudyConfig:
     settings = dict(corpus=root / "corpus.txt", out=root / out, programs=[root / "programs"], model=str(root / "model"),
                     window=16, batch_size=4, mixtures=2, mixture_search_windows=4, impact_windows=4,
-                    plot_heads=2, progress=False)
+                    plot_heads=2, tune_steps=10, progress=False)
     settings.update(changes)
     return StudyConfig(**settings)
 

@@ -61,8 +61,10 @@ def add_study_arguments(parser: argparse.ArgumentParser, *, out_default: Path | 
                         help="top programs per head (by fit IoU) the output fit mixes, beside the content-free ones")
     parser.add_argument("--tune-fraction", type=float, default=0.25,
                         help="share of heads (the first of the order) whose weights are tuned jointly (default: 0.25)")
-    parser.add_argument("--tune-steps", type=int, default=30, help="Adam steps of the joint tuning (0: no tuning)")
-    parser.add_argument("--tune-windows", type=int, default=8, help="fit windows the joint tuning runs on (default: 8)")
+    parser.add_argument("--tune-steps", type=int, default=60,
+                        help="Adam steps of the joint tuning (default: 60; 0: no tuning)")
+    parser.add_argument("--tune-windows", type=int, default=32,
+                        help="fit windows the joint tuning runs on (default: 32)")
     parser.add_argument("--tune-lr", type=float, default=0.1, help="learning rate of the joint tuning (default: 0.1)")
     parser.add_argument("--tune-constants", action=argparse.BooleanOptionalAction, default=True,
                         help="also tune the numeric constants of each tuned head's main programs (new programs, "

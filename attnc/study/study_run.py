@@ -114,8 +114,8 @@ class StudyConfig:
     faithful_windows: int = 32
     faithful_candidates: int = 6
     tune_fraction: float = 0.25
-    tune_steps: int = 30
-    tune_windows: int = 8
+    tune_steps: int = 60
+    tune_windows: int = 32
     tune_lr: float = 0.1
     tune_constants: bool = True
     tune_constants_lr: float = 0.03
