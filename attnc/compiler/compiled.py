@@ -18,12 +18,14 @@ failing the whole library. Nothing is ever replaced by zeros.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+from numba.core.errors import NumbaError
 
 from attnc.compiler.hoisting import build_table
 from attnc.compiler.ir import TableSpec
@@ -220,6 +222,13 @@ class CompiledProgram:
         """
         ids = np.asarray(ids, dtype=np.int64)
         features = dict(features) if features is not None else window_features(ids, vocab)
+        try:
+            return self._raw_kernel(ids, vocab, features)
+        except NumbaError as exc:  # numba could not type the kernel: from now on interpreted
+            self._jit_failed(exc)
+            raise ValueError(f"program {self.name!r} is interpreted: it has no raw kernel") from exc
+
+    def _raw_kernel(self, ids: np.ndarray, vocab: Vocab, features: Mapping[str, np.ndarray]) -> np.ndarray:
         tables = [build_table(spec, vocab) for spec in self.tables]
         if self.backend == "numpy":
             from attnc.compiler.numpy_backend import run_array_kernel_numpy
@@ -291,6 +300,50 @@ class CompiledProgram:
                 self._evaluate_chunk(ids[lo:hi], vocab, part, causal, out[lo:hi], zeroed=zeroed)
             except RUNTIME_ERRORS as exc:
                 self._raise_first_failure(ids, vocab, features, causal, lo, hi, exc)
+            except NumbaError as exc:  # at the first call (the JIT): nothing was written yet
+                self._jit_failed(exc)
+                return self._evaluate_interpreted(ids, vocab, causal, out)
+        return out
+
+    def _jit_failed(self, error: Exception) -> None:
+        """numba could not compile the loop kernel (found at its first use): run interpreted from now on."""
+        reason = str(error).strip().splitlines()[0][:300]
+        message = f"interpreted: numba could not compile the kernel: {reason}"
+        warnings.warn(f"program {self.name!r}: {message}", RuntimeWarning, stacklevel=3)
+        self.backend, self._kernel = "interpreted", None
+        self.messages += (message,)
+
+    def probe_evaluate(self, ids: np.ndarray, vocab: Vocab, *, causal: bool = True) -> np.ndarray:
+        """`evaluate` for the compiler's small probe windows, JIT-compiling nothing.
+
+        A loop (numba) kernel runs its own generated text as plain Python
+        (kernel_store.load_loop_kernel_python) with the oracle output rule, one
+        window at a time; numba compiles it at its first `evaluate`. Plain
+        Python differs from numba only where numba is silent (int64 overflow
+        wraps) or NumPy scalars are (float division by zero, made an error
+        here as in numba). Other backends: `evaluate`.
+
+        Raises:
+            WindowError: the program failed on a window (the first failing one).
+        """
+        if self.backend != "numba":
+            return self.evaluate(ids, vocab, causal=causal)
+        from attnc.compiler.kernel_store import load_loop_kernel_python
+        from attnc.compiler.numba_backend import run_loop_kernel
+
+        ids = np.asarray(ids, dtype=np.int64)
+        features = {"ids": ids} if self.reads == () else window_features(ids, vocab)
+        tables = [build_table(spec, vocab) for spec in self.tables]
+        kernel = load_loop_kernel_python(self.kernel_source)
+        out = np.empty(ids.shape + (ids.shape[1],), dtype=np.float64)
+        for b in range(ids.shape[0]):
+            part = {key: value[b:b + 1] for key, value in features.items()}
+            try:
+                with np.errstate(divide="raise"):
+                    raw = run_loop_kernel(kernel, self.constants, tables, part)
+                out[b] = apply_output_rule(raw, causal=causal)[0]
+            except RUNTIME_ERRORS as exc:
+                raise WindowError(self.name, b, ids[b], exc, vocab.decode(ids[b])) from exc
         return out
 
     def _evaluate_chunk(self, ids: np.ndarray, vocab: Vocab, features: Mapping[str, np.ndarray], causal: bool,
