@@ -30,10 +30,11 @@ from numba.core.errors import NumbaError
 from attnc.compiler.hoisting import build_table
 from attnc.compiler.ir import TableSpec
 from attnc.compiler.output_kernel import apply_output_rule_fused
-from attnc.dsl.errors import ProgramRuntimeError
+from attnc.dsl.errors import GuardError, ProgramRuntimeError
 from attnc.dsl.program import CheckedProgram
 from attnc.output_rule import OutputContractError, apply_output_rule
 from attnc.window import Vocab, window_features
+from attnc.window_syntax import with_syntax_features
 
 #: Windows are evaluated in chunks of about this many matrix entries (8 MB of
 #: float64): one [64, 512, 512] batch at once is several times slower per
@@ -221,7 +222,7 @@ class CompiledProgram:
         Raises the program's own error (IndexError, ...) for the batch.
         """
         ids = np.asarray(ids, dtype=np.int64)
-        features = dict(features) if features is not None else window_features(ids, vocab)
+        features = self._features(ids, vocab, features)
         try:
             return self._raw_kernel(ids, vocab, features)
         except NumbaError as exc:  # numba could not type the kernel: from now on interpreted
@@ -280,12 +281,7 @@ class CompiledProgram:
                 out = np.empty((batch, n, n), dtype=np.float64)
             out[...] = self._one_window(ids, vocab, causal)
             return out
-        if features is not None:
-            features = dict(features)
-        elif self.reads == ():  # e.g. position-only programs: the features would cost more than the kernel
-            features = {"ids": ids}
-        else:
-            features = window_features(ids, vocab)
+        features = self._features(ids, vocab, features)
         # zeros (lazily zeroed pages, no extra pass): paper-form loop kernels build each
         # window's matrix in its slice of out and then need not zero it themselves
         # (a caller's buffer holds old values: the kernels zero each window's slice)
@@ -304,6 +300,28 @@ class CompiledProgram:
                 self._jit_failed(exc)
                 return self._evaluate_interpreted(ids, vocab, causal, out)
         return out
+
+    def _features(self, ids: np.ndarray, vocab: Vocab, given: Mapping[str, np.ndarray] | None = None
+                  ) -> dict[str, np.ndarray]:
+        """The window features the kernel reads: `given` (or window_features) plus the syntax features it reads.
+
+        Position-only programs get ids alone (the features would cost more than
+        the kernel). Syntax features come from the windows' one cached parse
+        (attnc/window_syntax.py), and only for programs that read them.
+
+        Raises:
+            WindowError: the program reads syntax features and the spaCy extra is missing.
+        """
+        if given is not None:
+            features = dict(given)
+        elif self.reads == ():
+            return {"ids": ids}
+        else:
+            features = window_features(ids, vocab)
+        try:
+            return with_syntax_features(features, ids, vocab, self.reads or ())
+        except GuardError as exc:  # not installed, or an install that cannot load the model
+            raise WindowError(self.name, 0, ids[0], RuntimeError(str(exc)), vocab.decode(ids[0])) from None
 
     def _jit_failed(self, error: Exception) -> None:
         """numba could not compile the loop kernel (found at its first use): run interpreted from now on."""
@@ -332,7 +350,7 @@ class CompiledProgram:
         from attnc.compiler.numba_backend import run_loop_kernel
 
         ids = np.asarray(ids, dtype=np.int64)
-        features = {"ids": ids} if self.reads == () else window_features(ids, vocab)
+        features = self._features(ids, vocab)
         tables = [build_table(spec, vocab) for spec in self.tables]
         kernel = load_loop_kernel_python(self.kernel_source)
         out = np.empty(ids.shape + (ids.shape[1],), dtype=np.float64)
@@ -389,7 +407,7 @@ class CompiledProgram:
         from attnc.compiler.torch_backend import run_array_kernel_torch
 
         ids = np.asarray(ids, dtype=np.int64)
-        features = window_features(ids, vocab)
+        features = self._features(ids, vocab)
         tables = [build_table(spec, vocab) for spec in self.tables]
         try:
             raw = run_array_kernel_torch(self.kernel(), self.constants, tables, features, self.device)
@@ -514,6 +532,10 @@ def evaluate_library(programs: Sequence[CompiledProgram] | Mapping[str, Compiled
     items = list(programs.values()) if isinstance(programs, Mapping) else list(programs)
     ids = np.asarray(ids, dtype=np.int64)
     features = window_features(ids, vocab)
+    try:  # syntax features once for all programs that read them (one cached parse per window)
+        features = with_syntax_features(features, ids, vocab, sorted({n for p in items for n in p.reads or ()}))
+    except GuardError:  # the spaCy extra is missing: each program reading them reports it
+        pass
     matrices: dict[str, object] = {}
     errors: dict[str, str] = {}
     exceptions: dict[str, Exception] = {}

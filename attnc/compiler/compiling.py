@@ -4,6 +4,7 @@
       -> interpreter_only_constructs (constructs.py: while, try, closures, re, ... -> interpreted)
       -> lower_program            (lowering.py: constants and helpers inlined)
       -> normalize_program        (normalizing.py: window reads and tokenizer idioms -> IR nodes)
+      -> encode_labels            (labels.py: syntax label comparisons -> integer code comparisons)
       -> hoist_program            (hoisting.py: token-string expressions -> per-vocab tables)
       -> check_support            (support.py: which kernels can be generated, and why not)
       -> select_backend           (backend_selection.py: numpy | numba | torch | interpreted)
@@ -25,6 +26,7 @@ from attnc.compiler.compiled import CompiledProgram, WindowError
 from attnc.compiler.constructs import interpreter_only_constructs
 from attnc.compiler.hoisting import hoist_program
 from attnc.compiler.ir import Feature, UnsupportedError
+from attnc.compiler.labels import encode_labels
 from attnc.compiler.lowering import lower_program
 from attnc.compiler.normalizing import normalize_program
 from attnc.compiler.probing import probe_ids, probe_vocab
@@ -63,7 +65,7 @@ def compile_program(program: CheckedProgram, *, backend: str = "auto", kernel_di
                                compile_s=time.perf_counter() - start, kernel_dir=kernel_dir, device=device)
     try:
         lowered = lower_program(program)
-        normalized = normalize_program(lowered)
+        normalized = encode_labels(normalize_program(lowered))
         hoisted = hoist_program(normalized)
     except UnsupportedError as exc:
         return CompiledProgram(program, "interpreted", None, messages=(f"interpreted: {exc}",),
