@@ -14,7 +14,9 @@ benchmarks/paper_loop_programs.py written to a temporary directory:
    numba programs once on a batch of 8 windows of 128 tokens (numba JIT-
    compiles each kernel there), then once more (warm): seconds per program;
 3. cached: the same in a new process with the cache of step 2 (what a second
-   run pays).
+   run pays);
+4. `precompile_library` (`attnc compile --jit N`) of the same --first-use
+   programs with 1 and with 2 worker processes, each from an empty cache.
 
 `eager_compile_estimate_s` (the first kernel's JIT, which also compiles the
 shared helpers, plus the median JIT of the others times the distinct kernels)
@@ -60,6 +62,16 @@ for name in names:
             pass
         times.append(time.perf_counter() - start)
 print(json.dumps({"programs": len(names), "first": first, "warm": warm}))
+"""
+
+
+_PRECOMPILE = """
+import json, sys
+from attnc.compiler.jit_warmup import precompile_library
+from attnc.runtime.library import load_library
+library = load_library(sys.argv[1])
+names = [n for n in library.names if library.records[n].backend == "numba"][:int(sys.argv[2])]
+print(json.dumps(precompile_library(sys.argv[1], names, workers=int(sys.argv[3])).to_dict()))
 """
 
 
@@ -110,6 +122,13 @@ def measure(programs: int, seed: int, first_use: int, work: Path) -> dict:
             "estimate_note": "eager (JIT at compile time, as before) = this compile + the first kernel's JIT "
                              "+ the median JIT x the other distinct kernels",
         })
+        for workers in (1, 2):  # `attnc compile --jit N` on the same programs, each from an empty cache
+            fresh = Path(tempfile.mkdtemp(prefix=f"numba-jit{workers}-", dir=work))
+            seconds, out = _run([sys.executable, "-c", _PRECOMPILE, str(library), str(first_use), str(workers)],
+                                fresh)
+            figures[f"precompile_{workers}_workers_s"] = round(seconds, 1)
+        figures["precompile_speedup_2_vs_1"] = round(figures["precompile_1_workers_s"]
+                                                     / max(figures["precompile_2_workers_s"], 1e-9), 2)
     return figures
 
 

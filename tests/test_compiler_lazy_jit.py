@@ -148,3 +148,40 @@ def test_probe_run_equals_the_numba_run_on_many_programs():
     for compiled in (compile_program(p) for p in _programs(40, seed=21).values()):
         _assert_same_outcome(lambda: compiled.probe_evaluate(batches[0], vocab),
                              lambda: compiled.evaluate(batches[0], vocab))
+
+
+def _cached_kernel_files(library_dir: Path) -> set[str]:
+    """Kernel files of the library that numba's on-disk cache holds an entry for."""
+    from numba.core import config
+
+    stems = {p.stem for p in (library_dir / "kernels").glob("k_*.py")}
+    return {stem for stem in stems if any(Path(config.CACHE_DIR).rglob(f"{stem}.kernel-*.nbi"))}
+
+
+def _library(tmp_path: Path, count: int, seed: int) -> Path:
+    for name, text in paper_loop_sources(count, seed=seed).items():
+        (tmp_path / f"{name}.py").write_text(text)
+    build_library([tmp_path], tmp_path / "lib")
+    return tmp_path / "lib"
+
+
+def test_precompile_fills_numbas_cache(tmp_path):
+    from attnc.compiler.jit_warmup import precompile_library
+
+    library = _library(tmp_path, 2, seed=41)
+    assert _cached_kernel_files(library) == set()
+    report = precompile_library(library, workers=1)
+    assert len(report.compiled) == 2 and not report.failed and report.workers == 1
+    assert len(_cached_kernel_files(library)) == 2
+    with pytest.raises(ValueError, match="workers"):
+        precompile_library(library, workers=0)
+
+
+@pytest.mark.slow
+def test_precompile_in_two_processes(tmp_path):
+    from attnc.compiler.jit_warmup import precompile_library
+
+    library = _library(tmp_path, 4, seed=43)
+    report = precompile_library(library, workers=2)
+    assert len(report.compiled) == 4 and report.workers == 2
+    assert len(_cached_kernel_files(library)) == 4
