@@ -151,11 +151,15 @@ def test_probe_run_equals_the_numba_run_on_many_programs():
 
 
 def _cached_kernel_files(library_dir: Path) -> set[str]:
-    """Kernel files of the library that numba's on-disk cache holds an entry for."""
+    """Kernel files of the library that numba's on-disk cache holds an entry for (in the library's own subdir)."""
     from numba.core import config
+    from numba.core.caching import _CacheLocator
 
-    stems = {p.stem for p in (library_dir / "kernels").glob("k_*.py")}
-    return {stem for stem in stems if any(Path(config.CACHE_DIR).rglob(f"{stem}.kernel-*.nbi"))}
+    files = sorted((library_dir / "kernels").glob("k_*.py"))
+    if not files:
+        return set()
+    cache = Path(config.CACHE_DIR) / _CacheLocator.get_suitable_cache_subpath(str(files[0]))
+    return {f.stem for f in files if any(cache.glob(f"{f.stem}.kernel-*.nbi"))}
 
 
 def _library(tmp_path: Path, count: int, seed: int) -> Path:
