@@ -15,9 +15,10 @@ windows of compile time (kernel_store.load_loop_kernel_python).
 from __future__ import annotations
 
 import hashlib
-import inspect
+import sys
 import types
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from numba import njit
@@ -99,10 +100,11 @@ RUNTIME_IMPORT = f"from attnc.compiler.loop_runtime import {', '.join(KERNEL_NAM
 
 
 def _version() -> str:
-    import sys
-
-    text = inspect.getsource(sys.modules[__name__]) + inspect.getsource(output_kernel)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    """A hash of this module's and output_kernel.py's source files."""
+    digest = hashlib.sha256()
+    for path in (Path(__file__), Path(output_kernel.__file__)):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 RUNTIME_VERSION = _version()
@@ -145,7 +147,7 @@ def python_namespace() -> dict:
     """The kernel names as plain Python: helpers rebuilt from their Python code (calling plain helpers),
     the whole-matrix ones as NumPy (`_NUMPY_EQUIVALENTS`)."""
     namespace: dict = {}
-    for module in (output_kernel, __import__(__name__, fromlist=["_"])):
+    for module in (output_kernel, sys.modules[__name__]):
         for name, value in vars(module).items():
             if name.startswith("__"):
                 continue
