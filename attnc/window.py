@@ -247,6 +247,18 @@ class Vocab:
         return kinds
 
 
+def token_offsets(ids: Sequence[int], vocab: Vocab) -> list[tuple[int, int]]:
+    """(start, end) of each token in the window's decoded text: `end = len(decode(ids[:i+1]))`.
+
+    The convention of a byte-level fast tokenizer without offset trimming (the
+    tokenizer adapter's `offset_mapping`, the syntax features' alignment).
+    """
+    ids = [int(i) for i in ids]
+    ends = [len(vocab.decode(ids[: i + 1])) for i in range(len(ids))]
+    starts = [0] + ends[:-1]
+    return [(min(s, e), e) for s, e in zip(starts, ends)]
+
+
 def window_features(ids: np.ndarray, vocab: Vocab) -> dict[str, np.ndarray]:
     """Per-position features for a batch of windows.
 
@@ -347,8 +359,9 @@ def _open_brackets(ids: np.ndarray, kinds_table: np.ndarray) -> np.ndarray:
 class Window:
     """One window as a program sees it (`w` in the native form).
 
-    Attributes: `n`, `ids`, `tok` (token strings), `text` (decoded), and every
-    feature in FEATURE_NAMES as a length-n array indexed by position.
+    Attributes: `n`, `ids`, `tok` (token strings), `text` (decoded), every
+    feature in FEATURE_NAMES as a length-n array indexed by position, and the
+    syntax features (attnc/window_syntax.py), parsed on first read only.
     """
 
     __slots__ = ("n", "tok", "text", "vocab", "_features")
@@ -367,7 +380,12 @@ class Window:
         features = object.__getattribute__(self, "_features")
         if name in features:
             return features[name]
-        raise AttributeError(f"Window has no feature {name!r}; features: {', '.join(FEATURE_NAMES)}")
+        from attnc.window_syntax import SYNTAX_FEATURE_NAMES, window_syntax
+
+        if name in SYNTAX_FEATURE_NAMES:
+            return window_syntax(features["ids"], self.vocab).feature(name)
+        raise AttributeError(f"Window has no feature {name!r}; features: "
+                             f"{', '.join(FEATURE_NAMES + SYNTAX_FEATURE_NAMES)}")
 
     def __repr__(self) -> str:
         return f"Window(n={self.n}, text={self.text[:40]!r})"

@@ -11,6 +11,7 @@ from attnc.cli import check_cmd, new_cmd
 from attnc.dsl import load_program, parse_program, run_reference
 from attnc.dsl.samples import SAMPLE_VOCAB, SAMPLE_WINDOWS
 from attnc.window import FEATURE_NAMES
+from attnc.window_syntax import SYNTAX_FEATURE_NAMES
 
 PROGRAMS = Path(__file__).resolve().parent.parent / "programs"
 
@@ -56,7 +57,7 @@ def test_bad_names_are_refused(tmp_path, name):
 def test_native_skeleton_lists_every_window_feature_and_the_output_rule():
     source = skeleton_source("x")
     listed = {member.split("[")[0].removeprefix("w.") for member, _ in WINDOW_MEMBERS}
-    assert set(FEATURE_NAMES) | {"n", "tok", "text"} == listed
+    assert set(FEATURE_NAMES) | set(SYNTAX_FEATURE_NAMES) | {"n", "tok", "text"} == listed
     for member, _ in WINDOW_MEMBERS:
         assert f"#   {member}" in source
     assert "Output rule" in source and "k > q" in source

@@ -41,6 +41,12 @@ WINDOW_MEMBERS = (
     ("w.is_newline[p]", "token holds a newline"),
     ("w.is_cap[p]", "word starting with a capital letter (names, sentence starts)"),
     ("w.is_number[p]", "digits, or a number word"),
+    ("w.pos[p]", 'syntax, with the spaCy extra (attnc[spacy]): part of speech of p\'s word ("NOUN", "VERB")'),
+    ("w.tag[p]", '... fine-grained tag ("NN", "VBD")'),
+    ("w.dep[p]", '... dependency label ("nsubj", "ROOT")'),
+    ("w.dep_head[p]", "... first token of the head word (a root: itself; whitespace tokens: -1)"),
+    ("w.lemma[p]", '... lemma ("be" for was)'),
+    ("w.ent_type[p]", '... named-entity type ("" outside entities)'),
 )
 
 _OUTPUT_RULE = """\

@@ -19,15 +19,16 @@ BENCHMARKS = {
     "scaling": ("benchmarks.scaling_bench", "scoring/compile time vs programs, window length, heads; growth exponents"),
     "anchor": ("benchmarks.anchor_bench", "the paper's per-unit scoring vs attnc's scorer on the same slice"),
     "compile": ("benchmarks.compile_bench", "compiled programs vs the reference interpreter; a 1,000-program library"),
+    "compile-cold": ("benchmarks.compile_cold_bench", "cold `attnc compile` of 500 LLM-style paper-form loop programs"),
     "scoring": ("benchmarks.scoring_bench", "reference IoU vs the fast scoring path"),
     "scale": ("benchmarks.scale_bench", "extraction and scoring on 1 vs 2 workers; a cost model of the paper's scale"),
 }
 
 
 def register(subparsers) -> None:
-    listing = "\n".join(f"  {name:<8} {text}" for name, (_, text) in BENCHMARKS.items())
+    listing = "\n".join(f"  {name:<12} {text}" for name, (_, text) in BENCHMARKS.items())
     parser = subparsers.add_parser(
-        "bench", help="run a benchmark (heads, scaling, anchor, compile, scoring, scale)",
+        "bench", help="run a benchmark (heads, scaling, anchor, compile, compile-cold, scoring, scale)",
         description=f"Run a benchmark; options after NAME go to it (attnc bench NAME --help).\n\n{listing}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

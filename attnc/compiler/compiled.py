@@ -18,20 +18,23 @@ failing the whole library. Nothing is ever replaced by zeros.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+from numba.core.errors import NumbaError
 
 from attnc.compiler.hoisting import build_table
 from attnc.compiler.ir import TableSpec
 from attnc.compiler.output_kernel import apply_output_rule_fused
-from attnc.dsl.errors import ProgramRuntimeError
+from attnc.dsl.errors import GuardError, ProgramRuntimeError
 from attnc.dsl.program import CheckedProgram
 from attnc.output_rule import OutputContractError, apply_output_rule
 from attnc.window import Vocab, window_features
+from attnc.window_syntax import with_syntax_features
 
 #: Windows are evaluated in chunks of about this many matrix entries (8 MB of
 #: float64): one [64, 512, 512] batch at once is several times slower per
@@ -219,7 +222,14 @@ class CompiledProgram:
         Raises the program's own error (IndexError, ...) for the batch.
         """
         ids = np.asarray(ids, dtype=np.int64)
-        features = dict(features) if features is not None else window_features(ids, vocab)
+        features = self._features(ids, vocab, features)
+        try:
+            return self._raw_kernel(ids, vocab, features)
+        except NumbaError as exc:  # numba could not type the kernel: from now on interpreted
+            self._jit_failed(exc)
+            raise ValueError(f"program {self.name!r} is interpreted: it has no raw kernel") from exc
+
+    def _raw_kernel(self, ids: np.ndarray, vocab: Vocab, features: Mapping[str, np.ndarray]) -> np.ndarray:
         tables = [build_table(spec, vocab) for spec in self.tables]
         if self.backend == "numpy":
             from attnc.compiler.numpy_backend import run_array_kernel_numpy
@@ -271,12 +281,7 @@ class CompiledProgram:
                 out = np.empty((batch, n, n), dtype=np.float64)
             out[...] = self._one_window(ids, vocab, causal)
             return out
-        if features is not None:
-            features = dict(features)
-        elif self.reads == ():  # e.g. position-only programs: the features would cost more than the kernel
-            features = {"ids": ids}
-        else:
-            features = window_features(ids, vocab)
+        features = self._features(ids, vocab, features)
         # zeros (lazily zeroed pages, no extra pass): paper-form loop kernels build each
         # window's matrix in its slice of out and then need not zero it themselves
         # (a caller's buffer holds old values: the kernels zero each window's slice)
@@ -291,6 +296,72 @@ class CompiledProgram:
                 self._evaluate_chunk(ids[lo:hi], vocab, part, causal, out[lo:hi], zeroed=zeroed)
             except RUNTIME_ERRORS as exc:
                 self._raise_first_failure(ids, vocab, features, causal, lo, hi, exc)
+            except NumbaError as exc:  # at the first call (the JIT): nothing was written yet
+                self._jit_failed(exc)
+                return self._evaluate_interpreted(ids, vocab, causal, out)
+        return out
+
+    def _features(self, ids: np.ndarray, vocab: Vocab, given: Mapping[str, np.ndarray] | None = None
+                  ) -> dict[str, np.ndarray]:
+        """The window features the kernel reads: `given` (or window_features) plus the syntax features it reads.
+
+        Position-only programs get ids alone (the features would cost more than
+        the kernel). Syntax features come from the windows' one cached parse
+        (attnc/window_syntax.py), and only for programs that read them.
+
+        Raises:
+            WindowError: the program reads syntax features and the spaCy extra is missing.
+        """
+        if given is not None:
+            features = dict(given)
+        elif self.reads == ():
+            return {"ids": ids}
+        else:
+            features = window_features(ids, vocab)
+        try:
+            return with_syntax_features(features, ids, vocab, self.reads or ())
+        except GuardError as exc:  # not installed, or an install that cannot load the model
+            raise WindowError(self.name, 0, ids[0], RuntimeError(str(exc)), vocab.decode(ids[0])) from None
+
+    def _jit_failed(self, error: Exception) -> None:
+        """numba could not compile the loop kernel (found at its first use): run interpreted from now on."""
+        reason = str(error).strip().splitlines()[0][:300]
+        message = f"interpreted: numba could not compile the kernel: {reason}"
+        warnings.warn(f"program {self.name!r}: {message}", RuntimeWarning, stacklevel=3)
+        self.backend, self._kernel = "interpreted", None
+        self.messages += (message,)
+
+    def probe_evaluate(self, ids: np.ndarray, vocab: Vocab, *, causal: bool = True) -> np.ndarray:
+        """`evaluate` for the compiler's small probe windows, JIT-compiling nothing.
+
+        A loop (numba) kernel runs its own generated text as plain Python
+        (kernel_store.load_loop_kernel_python) with the oracle output rule, one
+        window at a time; numba compiles it at its first `evaluate`. Plain
+        Python differs from numba only where numba is silent (int64 overflow
+        wraps) or NumPy scalars are (float division by zero, made an error
+        here as in numba). Other backends: `evaluate`.
+
+        Raises:
+            WindowError: the program failed on a window (the first failing one).
+        """
+        if self.backend != "numba":
+            return self.evaluate(ids, vocab, causal=causal)
+        from attnc.compiler.kernel_store import load_loop_kernel_python
+        from attnc.compiler.numba_backend import run_loop_kernel
+
+        ids = np.asarray(ids, dtype=np.int64)
+        features = self._features(ids, vocab)
+        tables = [build_table(spec, vocab) for spec in self.tables]
+        kernel = load_loop_kernel_python(self.kernel_source)
+        out = np.empty(ids.shape + (ids.shape[1],), dtype=np.float64)
+        for b in range(ids.shape[0]):
+            part = {key: value[b:b + 1] for key, value in features.items()}
+            try:
+                with np.errstate(divide="raise"):
+                    raw = run_loop_kernel(kernel, self.constants, tables, part)
+                out[b] = apply_output_rule(raw, causal=causal)[0]
+            except RUNTIME_ERRORS as exc:
+                raise WindowError(self.name, b, ids[b], exc, vocab.decode(ids[b])) from exc
         return out
 
     def _evaluate_chunk(self, ids: np.ndarray, vocab: Vocab, features: Mapping[str, np.ndarray], causal: bool,
@@ -336,7 +407,7 @@ class CompiledProgram:
         from attnc.compiler.torch_backend import run_array_kernel_torch
 
         ids = np.asarray(ids, dtype=np.int64)
-        features = window_features(ids, vocab)
+        features = self._features(ids, vocab)
         tables = [build_table(spec, vocab) for spec in self.tables]
         try:
             raw = run_array_kernel_torch(self.kernel(), self.constants, tables, features, self.device)
@@ -461,6 +532,10 @@ def evaluate_library(programs: Sequence[CompiledProgram] | Mapping[str, Compiled
     items = list(programs.values()) if isinstance(programs, Mapping) else list(programs)
     ids = np.asarray(ids, dtype=np.int64)
     features = window_features(ids, vocab)
+    try:  # syntax features once for all programs that read them (one cached parse per window)
+        features = with_syntax_features(features, ids, vocab, sorted({n for p in items for n in p.reads or ()}))
+    except GuardError:  # the spaCy extra is missing: each program reading them reports it
+        pass
     matrices: dict[str, object] = {}
     errors: dict[str, str] = {}
     exceptions: dict[str, Exception] = {}

@@ -4,10 +4,11 @@
       -> interpreter_only_constructs (constructs.py: while, try, closures, re, ... -> interpreted)
       -> lower_program            (lowering.py: constants and helpers inlined)
       -> normalize_program        (normalizing.py: window reads and tokenizer idioms -> IR nodes)
+      -> encode_labels            (labels.py: syntax label comparisons -> integer code comparisons)
       -> hoist_program            (hoisting.py: token-string expressions -> per-vocab tables)
       -> check_support            (support.py: which kernels can be generated, and why not)
       -> select_backend           (backend_selection.py: numpy | numba | torch | interpreted)
-      -> probe_program            (probing.py windows: JIT numba kernels now, measure sparse K)
+      -> probe_program            (probing.py windows, no JIT: measure sparse K; numba JITs at first use)
       -> CompiledProgram          (compiled.py: kernel + batch API)
 
 Nothing valid is lost: a program the passes cannot handle runs interpreted
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import ast
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from attnc.compiler.backend_selection import BACKENDS, select_backend
@@ -26,6 +26,7 @@ from attnc.compiler.compiled import CompiledProgram, WindowError
 from attnc.compiler.constructs import interpreter_only_constructs
 from attnc.compiler.hoisting import hoist_program
 from attnc.compiler.ir import Feature, UnsupportedError
+from attnc.compiler.labels import encode_labels
 from attnc.compiler.lowering import lower_program
 from attnc.compiler.normalizing import normalize_program
 from attnc.compiler.probing import probe_ids, probe_vocab
@@ -44,8 +45,8 @@ def compile_program(program: CheckedProgram, *, backend: str = "auto", kernel_di
         kernel_dir: where loop (numba) kernel files go; default
             kernel_store.default_kernel_dir().
         device: torch device for the torch backend.
-        probe: run the kernel on the probe windows (JIT now, numba fallback,
-            sparse K). A library load skips it: the backend is already decided.
+        probe: run the kernel on the probe windows (sparse K, failures noted;
+            no JIT). A library load skips it.
 
     Returns:
         The compiled program; `backend == "interpreted"` when no kernel could
@@ -64,7 +65,7 @@ def compile_program(program: CheckedProgram, *, backend: str = "auto", kernel_di
                                compile_s=time.perf_counter() - start, kernel_dir=kernel_dir, device=device)
     try:
         lowered = lower_program(program)
-        normalized = normalize_program(lowered)
+        normalized = encode_labels(normalize_program(lowered))
         hoisted = hoist_program(normalized)
     except UnsupportedError as exc:
         return CompiledProgram(program, "interpreted", None, messages=(f"interpreted: {exc}",),
@@ -85,7 +86,7 @@ def compile_program(program: CheckedProgram, *, backend: str = "auto", kernel_di
         reads=features_read(hoisted),
     )
     if probe:
-        compiled = probe_program(compiled, report, backend)
+        compiled = probe_program(compiled)
     compiled.compile_s = time.perf_counter() - start
     return compiled
 
@@ -97,26 +98,17 @@ def features_read(program) -> tuple[str, ...]:
                          if isinstance(node, Feature) and node.name != "ids"}))
 
 
-def probe_program(compiled: CompiledProgram, report, requested: str) -> CompiledProgram:
-    """Run the kernel on the probe windows: forces numba's JIT and measures the sparse K.
+def probe_program(compiled: CompiledProgram) -> CompiledProgram:
+    """Run the kernel on the probe windows (no JIT: CompiledProgram.probe_evaluate) and measure the sparse K.
 
-    A kernel numba cannot compile falls back to the array form (auto) or the
-    interpreter, with numba's reason in `messages`.
+    A program failing on a probe window keeps its backend, with a note. A loop
+    kernel numba cannot type is found at its first `evaluate` and then runs
+    interpreted (CompiledProgram._jit_failed).
     """
-    from numba.core.errors import NumbaError
-
     if compiled.backend == "interpreted":
         return compiled
     try:
-        dense = compiled.evaluate(probe_ids(), probe_vocab())
-    except NumbaError as exc:
-        reason = str(exc).strip().splitlines()[0][:300]
-        fallback = "numpy" if requested == "auto" and report.array is not None else "interpreted"
-        kernel = report.array if fallback == "numpy" else None
-        return replace(compiled, backend=fallback, _kernel=None,
-                       kernel_source=kernel.source if kernel is not None else None,
-                       constants=kernel.constants if kernel is not None else (),
-                       messages=compiled.messages + (f"{fallback}: numba could not compile the kernel: {reason}",))
+        dense = compiled.probe_evaluate(probe_ids(), probe_vocab())
     except WindowError as exc:
         compiled.messages += (f"note: fails on a probe window: {exc}",)
         return compiled

@@ -7,9 +7,10 @@ written in the native or the paper form:
 
 - `Pos("q")` / `Pos("k")`: the query / key position of a native program.
 - `WinLen()`: the window length n.
-- `Feature(name, index)`: `w.<name>[index]` for a name in FEATURE_NAMES
-  (`ids` included: in the paper form `toks.input_ids[0][i]` becomes
-  `Feature("ids", i)`).
+- `Feature(name, index)`: `w.<name>[index]` for a name in FEATURE_NAMES or a
+  syntax feature (`ids` included: in the paper form `toks.input_ids[0][i]`
+  becomes `Feature("ids", i)`). Label features (`w.pos`, ...) are strings in
+  programs and int codes in kernels: labels.py rewrites their comparisons.
 - `TokStr(index)`: the token string at `index` (`w.tok[i]`, `tokens[i]`).
 - `Lookup(table, index)`: a hoisted per-vocabulary table, read at the token
   id of position `index` (built by hoisting.py).
@@ -23,6 +24,8 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+
+from attnc.window_syntax import LABEL_FEATURES
 
 BOOL, INT, FLOAT, STR = "bool", "int", "float", "str"
 NUMERIC = (BOOL, INT, FLOAT)
@@ -40,6 +43,9 @@ FEATURE_TYPES = {
     "open_bracket": INT,
     **{name: BOOL for name in ("is_det", "is_pron", "is_prep", "is_conj", "is_aux", "is_sent_punct", "is_comma",
                                "is_quote", "is_newline", "is_cap", "is_number")},
+    # syntax features (attnc/window_syntax.py): label features reach kernels as int codes (labels.py)
+    "dep_head": INT,
+    **{name: INT for name in LABEL_FEATURES},
 }
 
 

@@ -13,6 +13,12 @@ numba's cache files are pickles, so they never live inside a library (which
 may come from someone else): unless the user set `NUMBA_CACHE_DIR`, numba is
 pointed at `$ATTNC_NUMBA_CACHE_DIR` (default `~/.cache/attnc/numba`), a
 per-user directory keyed by each kernel file's path and modification time.
+
+`load_loop_kernel_python` runs the same loop-kernel text as plain Python (its
+`@njit` decorators and runtime helpers bound to plain functions,
+loop_runtime.python_namespace): no JIT, for the compiler's probe windows, so
+that `attnc compile` JIT-compiles nothing and a kernel is compiled by numba
+only when a program is first evaluated.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from pathlib import Path
 
 _ARRAY_CACHE: dict[str, object] = {}
 _LOOP_CACHE: dict[tuple[str, str], object] = {}
+_PYTHON_CACHE: dict[str, object] = {}
 _LOCK = threading.Lock()
 
 
@@ -99,4 +106,25 @@ def load_loop_kernel(source: str, directory: Path | None = None):
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
         fn = _LOOP_CACHE[cache_key] = module.kernel
+        return fn
+
+
+def load_loop_kernel_python(source: str):
+    """The `kernel` of generated loop-form source as plain Python (no numba; cached by text).
+
+    Raises:
+        ValueError: `source` is not a loop kernel (no runtime import line).
+    """
+    from attnc.compiler.loop_runtime import RUNTIME_IMPORT, python_namespace
+
+    key = kernel_key(source)
+    with _LOCK:
+        fn = _PYTHON_CACHE.get(key)
+        if fn is None:
+            if source.count(RUNTIME_IMPORT + "\n") != 1:
+                raise ValueError("not a generated loop kernel: no runtime import line")
+            namespace = dict(python_namespace())
+            exec(compile(source.replace(RUNTIME_IMPORT + "\n", "\n"), f"<attnc python kernel {key}>", "exec"),
+                 namespace)
+            fn = _PYTHON_CACHE[key] = namespace["kernel"]
         return fn

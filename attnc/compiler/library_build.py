@@ -182,7 +182,7 @@ def _mark_duplicates(records: list[ProgramRecord], compiled: dict[str, CompiledP
     vocab, batches = library_probe([c.program for c in compiled.values()])
     for record in sorted((r for r in records if r.status == "ok"), key=lambda r: r.name):
         try:
-            key = "".join(fingerprint(compiled[record.name].evaluate(ids, vocab)) for ids in batches)
+            key = "".join(fingerprint(compiled[record.name].probe_evaluate(ids, vocab)) for ids in batches)
         except WindowError as exc:
             record.messages.append(f"not checked for duplicates: {exc}")
             continue

@@ -13,7 +13,9 @@ integer/float/bool arrays:
                                                                    (batch loop)
 
 `kernel` writes raw matrices, or with `rule` the output rule applied per
-window (`_rule_matrix`, embedded from output_kernel.py). A paper-form program
+window (`_rule_matrix` from output_kernel.py). The helpers kernels call live in
+loop_runtime.py, one import line per kernel, so they are JIT-compiled once per
+process rather than once per kernel. A paper-form program
 whose only writes are single elements outside nested loops (`_tracked_matrix`:
 pointer heads such as "attend to the start of the line") has `_mark` record each
 row's written span, and the rule reads only the spans: the matrix is built in a
@@ -39,78 +41,11 @@ import numpy as np
 from attnc.compiler.hoisting import BuiltTable
 from attnc.compiler.ir import BOOL, FEATURE_TYPES, Feature, Lookup, Matrix, Pos, TokStr, UnsupportedError, WinLen
 from attnc.compiler.normalizing import NormalizedProgram
-from attnc.compiler.output_kernel import rule_matrix_source
+from attnc.compiler.loop_runtime import RUNTIME_IMPORT, RUNTIME_VERSION
 from attnc.compiler.value_types import constant_dict_get, is_numpy_elementwise
 
 _FEATURES = tuple(name for name in FEATURE_TYPES if name != "ids")
 
-_PRELUDE = '''\
-import numpy as np
-from numba import njit
-
-_JIT = dict(cache=True, boundscheck=True, nogil=True)
-# Inlined into the caller at numba-IR level: no per-call reference counting of array arguments.
-_INLINE = dict(_JIT, inline="always")
-
-
-@njit(**_INLINE)
-def _lookup(values, errors, token):
-    if errors[token]:
-        raise ValueError("a token-string expression failed on this token")
-    return values[token]
-
-
-@njit(**_INLINE)
-def _mark(lo, hi, row, col):
-    """Record that element (row, col) of a tracked matrix was written (after its bounds-checked write)."""
-    n = lo.shape[0]
-    if row < 0:
-        row += n
-    if col < 0:
-        col += n
-    if col < lo[row]:
-        lo[row] = col
-    if col >= hi[row]:
-        hi[row] = col + 1
-
-
-@njit(**_INLINE)
-def _fill_into(buf, value, zeroed):
-    if zeroed and value == 0.0:  # a fresh np.zeros buffer: its pages are zero already
-        return buf
-    for i in range(buf.shape[0]):
-        for j in range(buf.shape[1]):
-            buf[i, j] = value
-    return buf
-
-
-@njit(**_JIT)
-def _row_normalize(out):
-    return _row_normalize_inplace(out.copy())
-
-
-@njit(**_JIT)
-def _add_row_normalize_inplace(out, c):
-    for i in range(out.shape[0]):
-        s = 0.0
-        for j in range(out.shape[1]):
-            out[i, j] += c
-            s += out[i, j]
-        for j in range(out.shape[1]):
-            out[i, j] = out[i, j] / s if s != 0.0 else np.nan
-    return out
-
-
-@njit(**_JIT)
-def _row_normalize_inplace(out):
-    for i in range(out.shape[0]):
-        s = 0.0
-        for j in range(out.shape[1]):
-            s += out[i, j]
-        for j in range(out.shape[1]):
-            out[i, j] = out[i, j] / s if s != 0.0 else np.nan
-    return out
-'''
 
 
 @dataclass(frozen=True)
@@ -198,7 +133,7 @@ def generate_loop_kernel(program: NormalizedProgram) -> LoopKernel:
         *inner,
         "    return 0",
     ]
-    prelude = _PRELUDE + "\n\n" + rule_matrix_source()
+    prelude = f"# runtime {RUNTIME_VERSION}\n{RUNTIME_IMPORT}\n"
     source = header + prelude + "\n\n" + "\n".join(lines) + "\n\n\n" + "\n".join(kernel) + "\n"
     return LoopKernel(source=source, constants=tuple(gen.constants))
 

@@ -14,8 +14,6 @@ the row sum is sequential instead of NumPy's pairwise sum, hence not bitwise.
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 from numba import njit
 
@@ -25,8 +23,9 @@ _FINITE, _HAS_NAN, _HAS_INF = 0, 1, 2
 
 
 # 'reassoc' lets LLVM vectorise the row sums (not bitwise equal to NumPy's pairwise sum anyway);
-# no 'nnan'/'ninf': the finiteness check relies on NaN and inf propagating. Loop kernels embed
-# these functions' source (numba_backend.py), so a change here changes every kernel's hash.
+# no 'nnan'/'ninf': the finiteness check relies on NaN and inf propagating. Loop kernels call
+# these functions (through loop_runtime.py), whose RUNTIME_VERSION hashes this file: a change
+# here changes every kernel's hash, so no stale numba cache entry calls an old version.
 # Rows are passed as slices split at the causal boundary (head: kept keys, tail: masked ones)
 # and looped from 0: a loop from a variable start (range(stop, n)) is not vectorised, because
 # numba's negative-index wraparound is then possible (3x slower at 512 tokens).
@@ -226,13 +225,6 @@ def _classify_non_finite(raw):
                 if raw[b, i, j] != raw[b, i, j]:
                     return _HAS_NAN
     return _HAS_INF
-
-
-def rule_matrix_source() -> str:
-    """Source text of the one-window rule and its helpers, for loop kernels to embed (in definition order)."""
-    functions = (_row_sums, _write_kept_row, _fill_row, _rule_row, _rule_matrix, _shortcut_scale,
-                 _literal_add_normalize_rule_row, _add_normalize_rule_matrix, _add_normalize_rule_tracked)
-    return "\n\n".join(inspect.getsource(f.py_func) for f in functions)
 
 
 def apply_output_rule_fused(raw: np.ndarray, causal: bool = True, out: np.ndarray | None = None) -> np.ndarray:

@@ -1,9 +1,10 @@
 """Probe windows: a small fixed vocabulary and batch every compiled program is run on.
 
-Used at compile time to (1) force numba's JIT so a kernel numba cannot type
-falls back to the interpreter with the reason, (2) measure how many non-zeros
-a row has (the K of the sparse form), and (3) fingerprint outputs so a library
-can report programs that compute the same matrices (duplicates).
+Used at compile time, without JIT (CompiledProgram.probe_evaluate runs loop
+kernels as plain Python), to (1) note programs that fail on a probe window,
+(2) measure how many non-zeros a row has (the K of the sparse form), and (3)
+fingerprint outputs so a library can report programs that compute the same
+matrices (duplicates).
 """
 
 from __future__ import annotations

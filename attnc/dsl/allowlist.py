@@ -8,6 +8,7 @@ access is checked against the table for the object's actual type).
 from __future__ import annotations
 
 from attnc.window import FEATURE_NAMES, SPECIAL_TOKEN_ROLES
+from attnc.window_syntax import SYNTAX_FEATURE_NAMES
 
 #: Builtins a program may call.
 BUILTINS = frozenset({
@@ -109,8 +110,10 @@ SPACY_TOKEN_ATTRIBUTES = frozenset({"text", "i", "idx", "pos_", "tag_", "dep_", 
                                     "is_stop", "is_punct", "is_alpha", "ent_type_", "like_num"})
 SPACY_DOC_ATTRIBUTES = frozenset({"text", "sents", "noun_chunks", "ents"})
 SPACY_SPAN_ATTRIBUTES = frozenset({"start", "end", "text"})
+#: The syntax features of `w` (attnc/window_syntax.py; they need the spaCy extra).
+SYNTAX_WINDOW_ATTRIBUTES = frozenset(SYNTAX_FEATURE_NAMES)
 #: What `w` offers in the native form.
-WINDOW_ATTRIBUTES = frozenset({"n", "tok", "text", *FEATURE_NAMES})
+WINDOW_ATTRIBUTES = frozenset({"n", "tok", "text", *FEATURE_NAMES, *SYNTAX_FEATURE_NAMES})
 
 #: Every attribute name a program may write after a dot (other than `np.`).
 ALL_ATTRIBUTES = (STR_METHODS | LIST_METHODS | TUPLE_METHODS | SET_METHODS | DICT_METHODS | ARRAY_ATTRIBUTES

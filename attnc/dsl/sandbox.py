@@ -76,22 +76,29 @@ def _numpy_internal_import(name, globals=None, locals=None, fromlist=(), level=0
 
 
 class ProgramWindow:
-    """The native form's `w`: read-only views of one window's inputs."""
+    """The native form's `w`: read-only views of one window's inputs.
 
-    __slots__ = ("n", "tok", "text", "_features")
+    Syntax features (attnc/window_syntax.py) are read from the window's parse
+    on first use only: labels as tuples of str, dep_head as a read-only array.
+    """
+
+    __slots__ = ("n", "tok", "text", "_features", "_window")
 
     def __init__(self, window):
         self.n = window.n
         self.tok = tuple(window.tok)
         self.text = window.text
         features = {}
-        for name in allowlist.WINDOW_ATTRIBUTES - {"n", "tok", "text"}:
+        for name in allowlist.WINDOW_ATTRIBUTES - {"n", "tok", "text"} - allowlist.SYNTAX_WINDOW_ATTRIBUTES:
             array = np.array(getattr(window, name))
             array.flags.writeable = False
             features[name] = array
         self._features = features
+        self._window = window
 
     def feature(self, name: str):
+        if name not in self._features:  # a syntax feature: GuardError without the spaCy extra
+            self._features[name] = getattr(self._window, name)
         return self._features[name]
 
 

@@ -50,6 +50,17 @@ def _model():
             raise GuardError(MISSING_EXTRA) from None
 
 
+def installed() -> bool:
+    """Whether spaCy and a package of the model are importable (cheap: nothing is imported or loaded)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("spacy") is not None and any(
+            importlib.util.find_spec(package) is not None for package in MODEL_PACKAGES)
+    except (ImportError, ValueError):
+        return False
+
+
 def available() -> bool:
     """Whether the extra (spaCy and the model) is installed."""
     try:

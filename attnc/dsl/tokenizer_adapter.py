@@ -15,7 +15,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from attnc.dsl.errors import GuardError
-from attnc.window import SPECIAL_TOKEN_ROLES
+from attnc.window import SPECIAL_TOKEN_ROLES, token_offsets
 
 
 class CharSpan(NamedTuple):
@@ -73,11 +73,8 @@ class TokenizerAdapter:
     def offsets(self) -> list[tuple[int, int]]:
         """(start, end) of each token in the window's decoded text; computed once per window."""
         if self._offsets is None:
-            ids = [int(i) for i in self._window.ids]
-            self._charge(len(ids) * len(ids), "offset_mapping")
-            ends = [len(self._window.vocab.decode(ids[: i + 1])) for i in range(len(ids))]
-            starts = [0] + ends[:-1]
-            self._offsets = [(min(s, e), e) for s, e in zip(starts, ends)]
+            self._charge(self._window.n * self._window.n, "offset_mapping")
+            self._offsets = token_offsets(self._window.ids, self._window.vocab)
         return self._offsets
 
     def word_ids(self) -> list[int | None]:

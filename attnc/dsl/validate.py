@@ -12,7 +12,7 @@ import difflib
 import typing
 from dataclasses import dataclass
 
-from attnc.dsl import allowlist, limits
+from attnc.dsl import allowlist, limits, spacy_support
 from attnc.dsl.errors import Diagnostic
 from attnc.dsl.program import ProgramForm
 
@@ -422,6 +422,9 @@ class _FunctionChecker(ast.NodeVisitor):
                                _suggest(attr, allowlist.NUMPY_FUNCTIONS | allowlist.NUMPY_CONSTANTS,
                                         "the allowed numpy functions are listed in docs/dsl.md"))
             return
+        elif attr in allowlist.SYNTAX_WINDOW_ATTRIBUTES and not spacy_support.installed():
+            self.c.problem(node, "spacy", f"the syntax feature `.{attr}` needs the optional spaCy extra",
+                           "pip install 'attnc[spacy]' (spaCy and the en_core_web_sm model)")
         elif attr not in allowlist.ALL_ATTRIBUTES:
             self.c.problem(node, "attribute", f"attribute `.{attr}` is not allowed",
                            _suggest(attr, allowlist.ALL_ATTRIBUTES, "see docs/dsl.md for the string, list, dict, "
