@@ -59,3 +59,22 @@ def test_system_prompt_examples_pass_the_dsl():
     sources = extract_sources(SYSTEM_PROMPT, max_bytes=10_000).sources
     results = [dsl_validate(s, "<system prompt>") for s in sources]
     assert [(r.name, r.form) for r in results] == [("previous_token", "native"), ("same_token_earlier", "paper")]
+
+
+def test_native_entry_without_annotations_is_annotated_then_validated():
+    from attnc.synth.extraction import annotate_entry
+    from attnc.synth.validation import as_failure, dsl_validate
+
+    bare = "def previous_token(q, k, w):  # small models write this\n    return 1.0 if k == q - 1 else 0.0\n"
+    assert as_failure(dsl_validate(bare, "<bare>")) is not None, "the DSL itself wants the annotations"
+    (fixed,) = extract_sources(f"```python\n{bare}```", max_bytes=1000).sources
+    assert fixed.splitlines()[0] == ("def previous_token(q: int, k: int, w: Window) -> float:"
+                                     "  # small models write this")
+    assert dsl_validate(fixed, "<fixed>").form == "native"
+    partial = "def p(q: int, k: int, w) -> float:\n    return 1.0\n"
+    assert annotate_entry(partial).startswith("def p(q: int, k: int, w: Window) -> float:\n")
+    # an annotated entry is left alone, and so is a helper beside it; other signatures too
+    helper = f"def helper(q, k, w):\n    return 1.0\n\n{CODE}"
+    assert annotate_entry(helper) == helper
+    for other in ("def f(a, b):\n    return 1\n", "def g(q, k):\n    return 1\n", "    def h(q, k, w):\n        return 1\n"):
+        assert annotate_entry(other) == other

@@ -2,6 +2,12 @@
 
 Only blocks that define a function are candidates. Nothing here runs or even
 parses the code as Python: that is the DSL's job, downstream.
+
+Small models often write the native entry function without its annotations
+(``def previous(q, k, w):``), which the DSL does not take for the native form;
+`annotate_entry` writes the signature in when a top-level function has exactly
+the parameters ``q, k, w`` and none has the signature yet. The repaired source
+is what gets validated (and written, if accepted).
 """
 
 from __future__ import annotations
@@ -13,6 +19,10 @@ _FENCE = re.compile(r"^[ \t]*```[ \t]*([A-Za-z0-9_+-]*)[ \t]*$", re.MULTILINE)
 _DEF = re.compile(r"^[ \t]*def[ \t]+[A-Za-z_]\w*[ \t]*\(", re.MULTILINE)
 _CODE_START = re.compile(r"^(?:def |import |from |@|#|\"\"\"|''')")
 _CODE_LANGS = {"", "python", "py", "python3"}
+#: A top-level `def` line: name, parameters, return annotation (if any).
+_ENTRY_LINE = re.compile(r"^def[ \t]+([A-Za-z_]\w*)[ \t]*\(([^()]*)\)[ \t]*(?:->[^:]*)?:[ \t]*(#.*)?$", re.MULTILINE)
+#: The native form's signature (see docs/dsl.md); the paper form needs no annotations.
+_NATIVE = "def {name}(q: int, k: int, w: Window) -> float:"
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,24 @@ def _bare_code(reply: str) -> list[str]:
     return ["\n".join(lines[start:end + 1]).strip("\n")]
 
 
+def annotate_entry(source: str) -> str:
+    """`source` with the native signature written into its entry function, when it lacks one.
+
+    Only the first top-level function whose parameters are exactly ``q, k, w``
+    (annotated or not) is rewritten, and only when no top-level function
+    already has the native signature.
+    """
+    lines = list(_ENTRY_LINE.finditer(source))
+    if any(m.group(0).split("#")[0].strip() == _NATIVE.format(name=m.group(1)) for m in lines):
+        return source
+    for match in lines:
+        names = tuple(p.split(":")[0].split("=")[0].strip() for p in match.group(2).split(",") if p.strip())
+        if names == ("q", "k", "w"):
+            comment = f"  {match.group(3)}" if match.group(3) else ""
+            return source[:match.start()] + _NATIVE.format(name=match.group(1)) + comment + source[match.end():]
+    return source
+
+
 def extract_sources(reply: str, *, max_bytes: int) -> Extraction:
     """Candidate program sources in an LLM reply.
 
@@ -82,7 +110,7 @@ def extract_sources(reply: str, *, max_bytes: int) -> Extraction:
     blocks = _fenced_blocks(reply)
     if blocks is None:
         blocks = _bare_code(reply)
-    with_def = [b + "\n" for b in blocks if _DEF.search(b)]
+    with_def = [annotate_entry(b) + "\n" for b in blocks if _DEF.search(b)]
     kept = tuple(b for b in with_def if len(b.encode("utf-8", "replace")) <= max_bytes)
     oversized = len(with_def) - len(kept)
     if kept:
