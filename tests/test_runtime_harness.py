@@ -209,6 +209,7 @@ def test_smollm2_lm_eval_equals_attnc_on_identical_prompts():
 
 
 @pytest.mark.slow
+@pytest.mark.realmodel
 def test_smollm2_lm_eval_equals_attnc_on_500_piqa_items():
     needs(PIQA)
     loaded = smollm2()
