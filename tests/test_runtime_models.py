@@ -176,3 +176,47 @@ def test_gguf_cache_is_keyed_by_content(tmp_path, monkeypatch):
     load_model(str(gguf), cache_dir=cache)
     assert len(calls) == 2
     assert len(list(cache.glob("fake-*"))) == 2
+
+
+def test_gguf_cache_names_its_class_and_an_old_cache_is_fixed_up(tmp_path, monkeypatch):
+    """The cache is a checkpoint other tools can load (config.json has `architectures`);
+    a cache an older attnc wrote without it is repaired on use, not rebuilt or crashed on."""
+    gguf = tmp_path / "fake.gguf"
+    gguf.write_bytes(b"weights")
+    calls = []
+
+    def fake_convert(path, attn_implementation, dtype):
+        calls.append(path)
+        tiny = tiny_model("llama")
+        tiny.model.config.architectures = None  # as a model read from a GGUF file is
+        return tiny.model, tiny.tokenizer
+
+    monkeypatch.setattr(models, "_load_gguf", fake_convert)
+    cache = tmp_path / "cache"
+    directory = models.model_directory(str(gguf), cache_dir=cache)
+    assert len(calls) == 1 and directory.parent == cache
+    config_path = directory / "config.json"
+    assert json.loads(config_path.read_text())["architectures"] == ["LlamaForCausalLM"]
+
+    old = json.loads(config_path.read_text())
+    del old["architectures"]
+    config_path.write_text(json.dumps(old))
+    loaded = load_model(str(gguf), cache_dir=cache)
+    assert len(calls) == 1, "an old cache is repaired, not rebuilt"
+    assert json.loads(config_path.read_text())["architectures"] == ["LlamaForCausalLM"]
+    assert loaded.n_layers == 2
+    old["architectures"] = None
+    config_path.write_text(json.dumps(old))
+    assert models.model_directory(str(gguf), cache_dir=cache) == directory
+    assert json.loads(config_path.read_text())["architectures"] == ["LlamaForCausalLM"]
+    assert len(calls) == 1
+
+    from transformers import AutoConfig
+
+    assert AutoConfig.from_pretrained(directory, local_files_only=True).architectures == ["LlamaForCausalLM"]
+    old["model_type"] = "no-such-model"
+    config_path.write_text(json.dumps(old))
+    with pytest.raises(models.ModelLoadError, match="no causal-LM class"):
+        models.ensure_architectures(directory)
+    with pytest.raises(models.ModelNotFoundError, match="no config.json"):
+        models.model_directory(str(tmp_path))

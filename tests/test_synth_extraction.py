@@ -59,3 +59,72 @@ def test_system_prompt_examples_pass_the_dsl():
     sources = extract_sources(SYSTEM_PROMPT, max_bytes=10_000).sources
     results = [dsl_validate(s, "<system prompt>") for s in sources]
     assert [(r.name, r.form) for r in results] == [("previous_token", "native"), ("same_token_earlier", "paper")]
+
+
+def test_native_entry_without_annotations_is_annotated_then_validated():
+    from attnc.synth.extraction import annotate_entry
+    from attnc.synth.validation import as_failure, dsl_validate
+
+    bare = "def previous_token(q, k, w):  # small models write this\n    return 1.0 if k == q - 1 else 0.0\n"
+    assert as_failure(dsl_validate(bare, "<bare>")) is not None, "the DSL itself wants the annotations"
+    (fixed,) = extract_sources(f"```python\n{bare}```", max_bytes=1000).sources
+    assert fixed.splitlines()[0] == ("def previous_token(q: int, k: int, w: Window) -> float:"
+                                     "  # small models write this")
+    assert dsl_validate(fixed, "<fixed>").form == "native"
+    partial = "def p(q: int, k: int, w) -> float:\n    return 1.0\n"
+    assert annotate_entry(partial).startswith("def p(q: int, k: int, w: Window) -> float:\n")
+    # an annotated entry is left alone, and so is a helper beside it; other signatures too
+    helper = f"def helper(q, k, w):\n    return 1.0\n\n{CODE}"
+    assert annotate_entry(helper) == helper
+    for other in ("def f(a, b):\n    return 1\n", "def g(q, k):\n    return 1\n", "    def h(q, k, w):\n        return 1\n"):
+        assert annotate_entry(other) == other
+
+
+#: What SmolLM2-135M answered through `transformers serve` for head 16.0 (shortened): the
+#: prompt's two examples copied into one block, then a third function cut off at the token limit.
+SMALL_MODEL_REPLY = '''Here is a Python program that reproduces the attention pattern of the head 36.0:
+```python
+import numpy as np
+
+def previous_token(q: int, k: int, w: Window) -> float:
+    """Each token attends to the token just before it."""
+    return 1.0 if k == q - 1 else 0.0
+
+def same_token_earlier(sentence: str, tokenizer) -> tuple[str, np.ndarray]:
+    """Each token attends to earlier copies of itself."""
+    toks = tokenizer([sentence], return_tensors="pt")
+    n = len(toks.input_ids[0])
+    tokens = tokenizer.convert_ids_to_tokens(toks.input_ids[0])
+    out = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i):
+            if tokens[i] == tokens[j]:
+                out[i, j] = 1.0
+    out += 1e-4
+    out = out / out.sum(axis=1, keepdims=True)
+    return "same token earlier", out
+
+def same_token_earlier_to_batch(sentence: str, tokenizer) -> tuple[str, np.ndarray]:
+    """Each token attends to earlier copies of itself."""
+    toks = tokenizer([sentence], return_tensors="pt")
+    n = len(toks.input_ids[0])
+    out = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i):
+                out[i'''
+
+
+def test_a_cut_off_block_of_copied_examples_gives_one_valid_candidate_per_entry():
+    from attnc.synth.validation import dsl_validate
+
+    sources = extract_sources(SMALL_MODEL_REPLY, max_bytes=10_000).sources
+    assert [dsl_validate(s, "<c>").name for s in sources] == ["previous_token", "same_token_earlier"]
+    assert all(s.startswith("import numpy as np\n") for s in sources)
+    # a closed block keeps its last function; helpers called by the entry stay with it
+    helper = ("```python\ndef near(q, k):\n    return k >= q - 2\n\n"
+              "def recent(q: int, k: int, w: Window) -> float:\n    return 1.0 if near(q, k) else 0.0\n```")
+    (source,) = extract_sources(helper, max_bytes=10_000).sources
+    assert dsl_validate(source, "<h>").name == "recent" and "def near" in source
+    # one unfinished function alone is kept (the DSL then says what is wrong with it)
+    (cut,) = extract_sources("```python\ndef f(q: int, k: int, w: Window) -> float:\n    return (", max_bytes=1000).sources
+    assert cut.startswith("def f(")

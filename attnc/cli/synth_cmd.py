@@ -37,6 +37,10 @@ def register(subparsers) -> None:
     llm.add_argument("--max-requests", type=int, default=200, help="HTTP requests per run (default 200)")
     llm.add_argument("--max-tokens", type=int, default=500_000, help="prompt + completion tokens per run")
     llm.add_argument("--max-seconds", type=float, default=3600.0, help="wall time per run")
+    llm.add_argument("--completion-tokens", type=int, default=1024,
+                     help="most tokens per reply, sent as max_tokens (default 1024)")
+    llm.add_argument("--request-timeout", type=float, default=60.0,
+                     help="seconds one HTTP request may take (default 60; a small local model on CPU needs more)")
     llm.add_argument("--sample-windows", type=int, default=32, help="fit and held-out windows recorded per split (default 32)")
     offline = parser.add_argument_group("--offline")
     offline.add_argument("--max-programs", type=int, default=1000, help="most programs written (default 1000)")
@@ -90,7 +94,8 @@ def _llm_config(args):
 
     return LLMSynthConfig(base_url=args.base_url, model=args.llm_model, n_candidates=args.candidates,
                           rounds=args.rounds, margin=args.margin, out_dir=args.out, max_requests=args.max_requests,
-                          max_tokens=args.max_tokens, max_seconds=args.max_seconds)
+                          max_tokens=args.max_tokens, max_seconds=args.max_seconds,
+                          max_completion_tokens=args.completion_tokens, request_timeout_s=args.request_timeout)
 
 
 def _run_llm(args, config, loaded, windows, heads) -> dict:

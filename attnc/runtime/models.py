@@ -9,7 +9,10 @@ Two sources, never the network:
   read that (0.2-3.5 s; 538 MB on disk). The cache is keyed by the GGUF file's sha256 (directory
   name ``smollm2-135m-<sha256[:16]>``); a ``source.json`` inside records the
   GGUF's size and mtime so a later load checks the cache without rehashing
-  (fast path) and rehashes only when those changed.
+  (fast path) and rehashes only when those changed. The cache's config.json
+  names its model class (``architectures``), so the directory is a plain
+  checkpoint other tools load as is (`model_directory`; e.g. ``transformers
+  serve DIR``); a cache without it, from an older attnc, is fixed up on use.
 * any other name or path: ``from_pretrained(name_or_path, local_files_only=True)``.
 
 `tiny_model` builds small randomly initialised GPT-2 / Llama models with a
@@ -227,6 +230,7 @@ def _load_gguf_cached(gguf: Path, label: str, attn_implementation: str, dtype, c
             _write_source_record(target, gguf, sha)
     if cached is not None:
         try:
+            _fix_up(cached)
             return _load_pretrained(str(cached), attn_implementation, dtype)
         except ModelLoadError as error:
             _warn(f"cache {cached} is unreadable ({error}); rebuilding it from {gguf}")
@@ -282,6 +286,7 @@ def _save_cache(model, tokenizer, gguf: Path, sha: str, target: Path) -> None:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         tmp.chmod(0o755)
         try:
+            model.config.architectures = [type(model).__name__]  # what loaders outside attnc dispatch on
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
             _write_source_record(tmp, gguf, sha)
@@ -294,6 +299,77 @@ def _save_cache(model, tokenizer, gguf: Path, sha: str, target: Path) -> None:
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ensure_architectures(directory: str | Path) -> list[str]:
+    """Make a checkpoint's config.json name its causal-LM class; returns ``architectures``.
+
+    Caches written by attnc before ``architectures`` was recorded lack it, and
+    tools that dispatch on it (``transformers serve``) fail on them. The class
+    is the one transformers maps the config's ``model_type`` to.
+
+    Raises:
+        ModelLoadError: config.json is unreadable, or its model_type has no causal-LM class.
+    """
+    path = Path(directory) / "config.json"
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ModelLoadError(f"{path}: unreadable model config ({error})") from error
+    if config.get("architectures"):
+        return list(config["architectures"])
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    name = MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(str(config.get("model_type")))
+    if not isinstance(name, str):
+        raise ModelLoadError(f"{path}: model_type {config.get('model_type')!r} has no causal-LM class")
+    config["architectures"] = [name]
+    tmp = path.with_name("config.json.tmp")
+    tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return [name]
+
+
+def _fix_up(cached: Path) -> None:
+    """`ensure_architectures` on a cache attnc reads; a read-only cache only warns (attnc does not need it)."""
+    try:
+        ensure_architectures(cached)
+    except OSError as error:
+        _warn(f"cache {cached} has no 'architectures' and cannot be fixed ({error}); tools such as "
+              "`transformers serve` will not load it")
+
+
+def model_directory(name_or_path: str = DEFAULT_MODEL, *, cache_dir: Path | None = None) -> Path:
+    """A plain Hugging Face checkpoint directory of the model (config names its class).
+
+    For ``smollm2-135m`` or a ``.gguf`` file: the dequantized cache (built on
+    first use, fixed up if an older attnc wrote it); for a directory: itself.
+    Serve it with ``transformers serve DIR`` or load it with any tool.
+
+    Raises:
+        ModelNotFoundError, ModelLoadError: as `load_model`.
+    """
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if name_or_path.lower() in _ALIASES:
+        gguf, label = _smollm2_gguf_path(), DEFAULT_MODEL
+    elif Path(name_or_path).expanduser().suffix == ".gguf":
+        gguf = Path(name_or_path).expanduser()
+        if not gguf.is_file():
+            raise ModelNotFoundError(f"{gguf}: no such GGUF file")
+        label = gguf.stem
+    else:
+        path = Path(name_or_path).expanduser()
+        if not (path / "config.json").is_file():
+            raise ModelNotFoundError(f"{name_or_path}: not a model directory (no config.json)")
+        return path
+    cached = _find_cache(gguf, label, root)
+    if cached is None:
+        load_model(name_or_path, cache_dir=root)
+        cached = _find_cache(gguf, label, root)
+    if cached is None:
+        raise ModelLoadError(f"{gguf}: could not write the dequantized cache under {root}")
+    ensure_architectures(cached)
+    return cached
 
 
 def _write_source_record(directory: Path, gguf: Path, sha: str) -> None:

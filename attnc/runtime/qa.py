@@ -88,6 +88,17 @@ def _text(row: dict, key: str) -> str:
 _PARSERS = {"piqa": _piqa_item, "socialiqa": _socialiqa_item}
 
 
+def qa_item(task: str, row: dict) -> QAItem:
+    """One jsonl row of `task` as a QAItem, in attnc's prompt format.
+
+    Raises:
+        ValueError: unknown task or a malformed field. KeyError: a missing field.
+    """
+    if task not in _PARSERS:
+        raise ValueError(f"unknown QA task {task!r}; choose one of {', '.join(TASKS)}")
+    return _PARSERS[task](row)
+
+
 def read_qa(task: str, path: str | Path, *, limit: int | None = None) -> tuple[list[QAItem], list[str]]:
     """Read a QA jsonl file.
 
@@ -104,7 +115,6 @@ def read_qa(task: str, path: str | Path, *, limit: int | None = None) -> tuple[l
     """
     if task not in _PARSERS:
         raise ValueError(f"unknown QA task {task!r}; choose one of {', '.join(TASKS)}")
-    parse = _PARSERS[task]
     items: list[QAItem] = []
     reasons: list[str] = []
     with open(path, encoding="utf-8") as handle:
@@ -117,7 +127,7 @@ def read_qa(task: str, path: str | Path, *, limit: int | None = None) -> tuple[l
                 row = json.loads(line)
                 if not isinstance(row, dict):
                     raise ValueError("row is not a JSON object")
-                items.append(parse(row))
+                items.append(qa_item(task, row))
             except json.JSONDecodeError as error:
                 reasons.append(f"line {number}: invalid JSON ({error.msg})")
             except KeyError as error:
