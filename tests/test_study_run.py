@@ -81,6 +81,14 @@ def test_study_writes_the_report(workdir, capsys):
     assert {(v["fraction"], v["baseline"]) for v in results["baseline_verdict"]} == {
         (f, b) for f in (0.1, 0.25) for b in ("content_free", "mean_ablation")}
     assert isinstance(results["programs_beat_baselines"], bool)
+    # each baseline is also swept in the programs' order; the verdict holds the programs against the better
+    other = results["baselines_in_programs_order"]
+    assert set(other) == {"content_free", "mean_ablation"}
+    for v in results["baseline_verdict"]:
+        own = next(p for p in results["baselines"][v["baseline"]] if p["fraction"] == v["fraction"])
+        alt = next(p for p in other[v["baseline"]] if p["fraction"] == v["fraction"])
+        assert v["baseline_increase_pct"] == min(own["ppl_increase_pct"], alt["ppl_increase_pct"])
+        assert v["baseline_order"] == ("programs" if alt["ppl"] < own["ppl"] else "own")
     assert "Programs against baselines" in (out / "report.md").read_text()
     assert 0.0 <= results["faithful"]["mean_output_error"] <= results["faithful"]["mean_output_error_best_program"] + 1e-9
     # one joint tuning per tuned point (10%: 1 head, 25%: 2 heads), each no worse than where it started
