@@ -94,13 +94,11 @@ def _write_programs(out: Path, library, sources: dict[str, str]) -> Path:
     """DIR/programs/<name>.py for each tuned program, and DIR/lib: the library's sources plus them."""
     from attnc.compiler.library_build import build_library
     from attnc.compiler.library_format import SOURCES_DIR
+    from attnc.synth.offline_emit import write_atomic
 
     programs = out / "programs"
-    programs.mkdir(parents=True, exist_ok=True)
     for name, text in sources.items():
-        tmp = programs / f".{name}.py.tmp"
-        tmp.write_text(text)
-        tmp.replace(programs / f"{name}.py")
+        write_atomic(programs, f"{name}.py", text)
     report = build_library([Path(library.path) / SOURCES_DIR, programs], out / "lib")
     failed = [r.name for r in report.failed if r.name in sources]
     if failed:

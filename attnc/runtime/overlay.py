@@ -40,6 +40,11 @@ class OverlaySource:
             compiled[name] = compile_program(program, backend=backend, probe=False)
         return cls(base, compiled, vocab)
 
+    @classmethod
+    def extending(cls, library, sources: Mapping[str, str]):
+        """`library` itself when there are no `sources`, else the library plus them (compiled here)."""
+        return cls.from_sources(library, sources, library.vocab) if sources else library
+
     @property
     def names(self) -> list[str]:
         return sorted({*getattr(self.base, "names", ()), *self.extra})

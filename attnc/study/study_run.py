@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from attnc.runtime.overlay import OverlaySource
 from attnc.runtime.replacement import USES, ReplacementMap
 from attnc.study import report
 from attnc.study import study_stages as stages
@@ -430,7 +431,7 @@ class _TunedPrograms:
         self.maps = {count: ReplacementMap({**full_map.heads, **ReplacementMap(
             {head: [tuple(p) for p in mixture] for head, mixture in entry.record["tuned"].items()}).heads})
             for count, entry in tuned.items()}
-        self.sources = {count: _tuned_source(library, entry.record.get("sources") or {})
+        self.sources = {count: OverlaySource.extending(library, entry.record.get("sources") or {})
                         for count, entry in tuned.items()}
         if tuned:
             for head, mixture in tuned[max(tuned)].record["tuned"].items():
@@ -446,15 +447,6 @@ class _TunedPrograms:
     def inputs(self, count: int) -> dict:
         entry = self.tuned.get(count)
         return {"tuned": entry.key} if entry is not None and entry.record.get("sources") else {}
-
-
-def _tuned_source(library, sources: dict[str, str]):
-    """The library, or the library plus a tuned set's new programs (validated and compiled here)."""
-    if not sources:
-        return library
-    from attnc.runtime.overlay import OverlaySource
-
-    return OverlaySource.from_sources(library, sources, library.vocab)
 
 
 def _sweeps(config: StudyConfig, executor: StageExecutor, inputs: _Inputs, library, table, compiled, ordered,

@@ -106,7 +106,7 @@ def run_tune(loaded, library, fits: Mapping, heads: Sequence[str], fit_ids: np.n
     by_name = {p.name: p for ps in per_head.values() for p in ps}
     mixtures, sources = tuned_program_sources(result, by_name, note or f"tuned by attnc tune on {len(fit_ids)} fit windows")
     tuned = ReplacementMap(mixtures)
-    source = OverlaySource.from_sources(library, sources, library.vocab) if sources else library
+    source = OverlaySource.extending(library, sources)
     document = copy.deepcopy(dict(fits))
     for key, mixture in tuned.heads.items():
         document["heads"][head_name(*key)]["tuned"] = {"programs": [n for n, _ in mixture],
