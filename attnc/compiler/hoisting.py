@@ -17,7 +17,6 @@ error is raised only if a program actually reads that entry.
 from __future__ import annotations
 
 import ast
-import copy
 import threading
 import weakref
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from attnc.compiler.ir import (
     BOOL, FLOAT, INT, STR, Feature, Lookup, Matrix, Pos, TableSpec, TokStr, WinLen, dump,
 )
 from attnc.compiler.value_types import STR_METHODS, infer_type
+from attnc.dsl.ast_copy import clone
 
 #: Node types allowed inside a hoisted expression (besides `TokStr`).
 _HOISTABLE = (
@@ -69,7 +69,7 @@ class _Hoister(ast.NodeTransformer):
 
     def _table(self, node: ast.expr, index: ast.expr) -> Lookup:
         kind = infer_type(node)
-        body = _TokToT().visit(copy.deepcopy(node))
+        body = _TokToT().visit(clone(node))
         source = ast.unparse(body)
         spec = TableSpec(source=source, kind=kind)
         if spec not in self.tables:

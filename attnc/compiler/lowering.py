@@ -11,10 +11,10 @@ as unsupported and the program runs interpreted.
 from __future__ import annotations
 
 import ast
-import copy
 from dataclasses import dataclass
 
 from attnc.compiler.ir import UnsupportedError
+from attnc.dsl.ast_copy import clone
 from attnc.dsl.program import CheckedProgram
 
 #: Flattening a chain of if-statements duplicates the code after them; past this
@@ -61,7 +61,7 @@ def lower_program(program: CheckedProgram) -> LoweredProgram:
             for target in targets:
                 if isinstance(target, ast.Name) and node.value is not None:
                     constants[target.id] = node.value
-    entry = copy.deepcopy(program.entry)
+    entry = clone(program.entry)
     params = tuple(a.arg for a in entry.args.args)
     body = _strip_docstring(entry.body)
     inliner = _Inliner(constants, helpers, set(params) | _assigned_names(body))
@@ -96,7 +96,7 @@ class _Inliner(ast.NodeTransformer):
 
     def visit_Name(self, node: ast.Name):
         if isinstance(node.ctx, ast.Load) and node.id not in self.local_names and node.id in self.constants:
-            return copy.deepcopy(self.constants[node.id])
+            return clone(self.constants[node.id])
         return node
 
     def visit_Call(self, node: ast.Call):
@@ -117,7 +117,7 @@ class _Inliner(ast.NodeTransformer):
         missing = [p for p in params if p not in env]
         if missing:
             raise UnsupportedError(f"call of helper {helper.name!r} misses arguments {missing}")
-        body = _strip_docstring(copy.deepcopy(helper.body))
+        body = _strip_docstring(clone(helper.body))
         inner = _Inliner(self.constants, self.helpers, set(params) | _assigned_names(body),
                          self.stack + (helper.name,))
         body = [inner.visit(stmt) for stmt in body]
@@ -130,10 +130,10 @@ def substitute(node: ast.expr, env: dict[str, ast.expr]) -> ast.expr:
     class _Sub(ast.NodeTransformer):
         def visit_Name(self, n: ast.Name):
             if isinstance(n.ctx, ast.Load) and n.id in env:
-                return copy.deepcopy(env[n.id])
+                return clone(env[n.id])
             return n
 
-    return _Sub().visit(copy.deepcopy(node))
+    return _Sub().visit(clone(node))
 
 
 def flatten_body(body: list[ast.stmt], env: dict[str, ast.expr], where: str) -> ast.expr:

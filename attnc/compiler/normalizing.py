@@ -20,12 +20,12 @@ output rule alone would not, so the backends execute them exactly.
 from __future__ import annotations
 
 import ast
-import copy
 from collections import Counter
 from dataclasses import dataclass, field
 
 from attnc.compiler.ir import FEATURE_TYPES, Feature, Matrix, Pos, TokStr, UnsupportedError, WinLen
 from attnc.compiler.lowering import LoweredProgram, flatten_body
+from attnc.dsl.ast_copy import clone
 
 
 def normalize_native(lowered: LoweredProgram, expr: ast.expr | None) -> tuple[ast.expr | None, list[ast.stmt]]:
@@ -48,7 +48,7 @@ def normalize_native(lowered: LoweredProgram, expr: ast.expr | None) -> tuple[as
                 raise UnsupportedError(f"assignment to parameter {node.id!r}")
     rewriter = _NativeRewriter(q_name, k_name, w_name)
     new_expr = rewriter.visit(expr) if expr is not None else None  # flattening made a private copy
-    body = [rewriter.visit(copy.deepcopy(s)) for s in lowered.body]
+    body = [rewriter.visit(clone(s)) for s in lowered.body]
     counts = Counter(
         node.id for stmt in body for node in ast.walk(stmt)
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)
@@ -177,7 +177,7 @@ class _PaperRewriter(ast.NodeTransformer):
             source = self._kind(it.args[0])
         elif isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range" \
                 and len(it.args) == 1 and isinstance(gen.target, ast.Name) \
-                and isinstance(self.visit(copy.deepcopy(it.args[0])), WinLen):
+                and isinstance(self.visit(clone(it.args[0])), WinLen):
             index_var, item_var, source = gen.target.id, None, None
         else:
             return False
@@ -246,7 +246,7 @@ class _PaperRewriter(ast.NodeTransformer):
     def visit_Name(self, node: ast.Name):
         if isinstance(node.ctx, ast.Load):
             if node.id in self.constants:
-                return copy.deepcopy(self.constants[node.id])
+                return clone(self.constants[node.id])
             if node.id in self.position_lists:
                 raise UnsupportedError(f"per-token list `{node.id}` used other than indexed by a position")
             if node.id in (self.sentence, self.tokenizer):
@@ -266,7 +266,7 @@ class _PaperRewriter(ast.NodeTransformer):
         return self.generic_visit(node)
 
     def _is_n(self, node: ast.expr) -> bool:
-        node = self.visit(copy.deepcopy(node))
+        node = self.visit(clone(node))
         return isinstance(node, WinLen) or (isinstance(node, ast.Name) and self.counts[node.id] == 1
                                             and node.id in self.window_lengths)
 
@@ -347,10 +347,10 @@ def _subst_stmt(stmt: ast.stmt, env: dict[str, ast.expr]) -> ast.stmt:
     class _Sub(ast.NodeTransformer):
         def visit_Name(self, n: ast.Name):
             if isinstance(n.ctx, ast.Load) and n.id in env:
-                return copy.deepcopy(env[n.id])
+                return clone(env[n.id])
             return n
 
-    return _Sub().visit(copy.deepcopy(stmt))
+    return _Sub().visit(clone(stmt))
 
 
 def _substitute_token_locals(body: list[ast.stmt], counts: Counter) -> list[ast.stmt]:

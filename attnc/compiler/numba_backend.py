@@ -68,8 +68,8 @@ def generate_loop_kernel(program: NormalizedProgram) -> LoopKernel:
     if tracked is not None and gen.final_add is None:  # the ending was not the fused one after all
         gen = _LoopGen(program, None)
         body = gen.block(program.body, 1)
-    used = [name for name in _FEATURES
-            if any(isinstance(node, Feature) and node.name == name for stmt in program.body for node in ast.walk(stmt))]
+    present = {node.name for stmt in program.body for node in ast.walk(stmt) if isinstance(node, Feature)}
+    used = [name for name in _FEATURES if name in present]
     table_args = "".join(f", L{t}, E{t}" for t in range(len(program.tables)))
     feature_args = "".join(f", F_{name}" for name in _FEATURES)
     used_args = "".join(f", F_{name}" for name in used)

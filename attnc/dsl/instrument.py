@@ -10,9 +10,9 @@ can never write a name starting with `__`, so they cannot reach them.
 from __future__ import annotations
 
 import ast
-import copy
 import itertools
 
+from attnc.dsl.ast_copy import clone
 from attnc.dsl.sandbox import GUARD_PREFIX
 
 _BINOP_NAMES = {
@@ -148,5 +148,5 @@ class _Instrumenter(ast.NodeTransformer):
 
 def instrument(module: ast.Module) -> ast.Module:
     """Return a guarded copy of a validated module (the input is not modified)."""
-    guarded = _Instrumenter().visit(copy.deepcopy(module))
+    guarded = _Instrumenter().visit(clone(module))
     return ast.fix_missing_locations(guarded)
