@@ -108,3 +108,22 @@ def test_measured_impact_replays_from_the_first_replaced_layer(setup, monkeypatc
     for head, value in whole.impact.items():
         assert replayed.impact[head] == pytest.approx(value, rel=1e-4, abs=1e-7), head
     assert abs(whole.impact["0.0"]) > 1e-5  # a head whose replacement changes the loss
+
+
+def test_screened_impact_measures_the_cheapest_estimates_exactly(setup):
+    """The heads the estimate finds cheapest are measured (as measured_impact would) and ranked
+    first; the rest follow by their estimate. Mean ablation screens the same way."""
+    from attnc.study.attribution import MeanAblation, measured_impact, screened_impact
+
+    loaded, ids, replacement = setup
+    order, measured, estimated = screened_impact(loaded, _source(), replacement, ids[:3], measure=2)
+    cheapest = set(estimated.order()[:2])
+    assert set(measured.impact) == cheapest and set(estimated.impact) == {"0.0", "0.2", "1.3"}
+    full = measured_impact(loaded, _source(), replacement, ids[:3])
+    for head in cheapest:
+        assert measured.impact[head] == pytest.approx(full.impact[head], rel=1e-4, abs=1e-7)
+    assert order[:2] == measured.order() and order[2:] == [h for h in estimated.order() if h not in cheapest]
+    means = MeanAblation({(0, 0): np.zeros(8, np.float32), (1, 1): np.ones(8, np.float32),
+                          (1, 2): np.ones(8, np.float32)})
+    order, measured, _ = screened_impact(loaded, _source(), means, ids[:3], measure=1)
+    assert len(measured.impact) == 1 and sorted(order) == ["0.0", "1.1", "1.2"]

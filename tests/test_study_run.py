@@ -187,6 +187,28 @@ def test_bad_input_fails_before_long_stages(workdir, tmp_path):
         run_study(_config(workdir, "bad5", qa={"piqa": tmp_path / "missing.jsonl"}), say=lambda s: None)
     with pytest.raises(StudyError, match="outside"):
         run_study(_config(workdir, "bad6", fractions=(0.0, 1.5)), say=lambda s: None)
+    with pytest.raises(StudyError, match="--measure-heads -1"):
+        run_study(_config(workdir, "bad7", measure_heads=-1), say=lambda s: None)
+
+
+def test_measured_order_screens_when_few_heads_are_replaced(workdir):
+    """With at most 25% of the 8 heads replaced, each measured order measures the 4 heads the
+    estimate finds cheapest and ranks them first; with every head swept, all are measured."""
+    from attnc.study.study_run import _measured_heads
+
+    assert _measured_heads(_config(workdir, "x"), 8) is None  # the default sweep reaches 100%
+    assert _measured_heads(_config(workdir, "x", fractions=(0.0, 0.25), tune_steps=0), 8) == 4
+    assert _measured_heads(_config(workdir, "x", fractions=(0.0, 0.25), measure_heads=0), 8) is None
+    assert _measured_heads(_config(workdir, "x", fractions=(0.0, 0.25), measure_heads=3), 8) == 3
+    run_study(_config(workdir, "screened", fractions=(0.0, 0.25), tune_steps=0, baselines=("mean_ablation",)),
+              say=lambda s: None)
+    records = [json.loads(p.read_text()) for p in (workdir / "screened" / "cache").glob("order-*/stage.json")]
+    assert len(records) == 2  # programs and mean ablation
+    for record in records:
+        assert len(record["measured_heads"]) == 4 and len(record["order"]) == 8
+        assert set(record["order"][:4]) == set(record["measured_heads"])
+        measured = [record["values"][h] for h in record["order"][:4]]
+        assert measured == sorted(measured)
 
 
 def test_cli_reports_bad_input_in_one_line(workdir, tmp_path, capsys):

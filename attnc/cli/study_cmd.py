@@ -76,6 +76,10 @@ def add_study_arguments(parser: argparse.ArgumentParser, *, out_default: Path | 
                              "(default: both; 'none': no baseline)")
     parser.add_argument("--impact-windows", type=int, default=None,
                         help="fit windows the loss impact is measured on (default: 4 measured, 32 estimated)")
+    parser.add_argument("--measure-heads", type=int, default=None, metavar="N",
+                        help="the measured order measures only the N heads the first-order estimate finds "
+                             "cheapest (default: twice the most heads a sweep, QA or tuning point replaces; "
+                             "0: every head)")
     parser.add_argument("--ppl-windows", type=int, default=None, help="at most K held-out windows per sweep point (default: all)")
     parser.add_argument("--qa", type=parse_qa, action="append", default=[], metavar="TASK=FILE",
                         help="measure TASK (piqa or socialiqa) accuracy at 0%% and 25%% replaced; repeatable")
@@ -114,7 +118,7 @@ def config_from_args(args: argparse.Namespace):
         mixtures=args.mixtures, mixture_candidates=args.mixture_candidates,
         mixture_search_windows=args.mixture_search_windows, tolerance=args.tolerance,
         fractions=args.fractions or DEFAULT_FRACTIONS, order=args.order, use=args.use,
-        impact_windows=args.impact_windows, ppl_windows=args.ppl_windows, qa=dict(args.qa),
+        impact_windows=args.impact_windows, measure_heads=args.measure_heads, ppl_windows=args.ppl_windows, qa=dict(args.qa),
         qa_limit=args.qa_limit or None, on_program_error=args.on_program_error, plot_heads=args.plot_heads,
         cache=args.cache, progress=not args.json, faithful_windows=args.faithful_windows,
         faithful_candidates=args.faithful_candidates, tune_fraction=args.tune_fraction, tune_steps=args.tune_steps,

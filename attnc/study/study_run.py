@@ -80,6 +80,9 @@ class StudyConfig:
             model's loss), "mixture" (the mixture fitted on IoU) or "best".
         mixtures: most programs per mixture (< 2: no mixtures).
         impact_windows: fit windows the loss impact is measured on (default per order).
+        measure_heads: the measured order measures only this many heads exactly, those
+            the first-order estimate finds cheapest (None: twice the most heads any
+            sweep, QA or tuning point replaces, all when that is every head; 0: all).
         ppl_windows: at most this many held-out windows per sweep point (all when None).
         qa: task -> jsonl file; qa_limit: items per task.
         faithful_windows: fit windows the output fit runs on; faithful_candidates: top
@@ -123,6 +126,7 @@ class StudyConfig:
     tune_constants_min_weight: float = 0.2
     baselines: tuple[str, ...] = BASELINES
     impact_windows: int | None = None
+    measure_heads: int | None = None
     ppl_windows: int | None = None
     qa: dict[str, Path] = field(default_factory=dict)
     qa_limit: int | None = 500
@@ -152,6 +156,8 @@ def _check_config(config: StudyConfig) -> None:
         raise StudyError(f"tune fraction {config.tune_fraction} is outside [0, 1]")
     if config.tune_steps < 0 or config.tune_windows < 0 or config.faithful_windows < 1:
         raise StudyError("tune steps and windows must be >= 0 and faithful windows >= 1")
+    if config.measure_heads is not None and config.measure_heads < 0:
+        raise StudyError(f"--measure-heads {config.measure_heads}: give 0 (all heads) or more")
     for task, path in config.qa.items():
         if task not in QA_TASKS:
             raise StudyError(f"--qa {task}=...: unknown task; choose {' or '.join(QA_TASKS)}")
@@ -374,12 +380,26 @@ def _order(config: StudyConfig, executor: StageExecutor, inputs: _Inputs, librar
     else:
         rows = _fit_sample(inputs.windows, config.impact_windows or DEFAULT_IMPACT_WINDOWS[criterion], config.seed)
     ids = inputs.windows.ids[rows] if rows is not None else None
+    measure = _measured_heads(config, inputs.n_heads) if criterion == "measured" else None
+    screening = {"measure_heads": measure} if measure is not None else {}  # earlier caches stay valid
     return executor.run(Stage("order", {**key, "order": config.order, "impact_windows":
                                         config.impact_windows or DEFAULT_IMPACT_WINDOWS[config.order],
-                                        "seed": config.seed},
+                                        "seed": config.seed, **screening},
                               stages.stage(stages.order_stage, inputs.loaded, library, target, ids, rows,
-                                           criterion=criterion, iou=iou, progress=config.progress),
+                                           criterion=criterion, iou=iou, progress=config.progress,
+                                           measure=measure),
                               label=f"order {method}"))
+
+
+def _measured_heads(config: StudyConfig, n_heads: int) -> int | None:
+    """How many heads a measured order measures exactly (None: all of them)."""
+    if config.measure_heads == 0:
+        return None
+    if config.measure_heads is not None:
+        return config.measure_heads if config.measure_heads < n_heads else None
+    most = max([*_replaced_counts(config, n_heads), heads_for_fraction(config.tune_fraction, n_heads)
+                if config.tune_steps else 0])
+    return 2 * most if 2 * most < n_heads else None
 
 
 def _tune(config: StudyConfig, executor: StageExecutor, inputs: _Inputs, library, ordered, full_map,

@@ -94,12 +94,24 @@ def faithful_stage(directory: Path, loaded, store, library, table, fits: dict, r
 
 
 def order_stage(directory: Path, loaded, library, target, ids: np.ndarray, rows: np.ndarray, *, criterion: str,
-                iou: dict[str, float] | None, progress: bool) -> dict:
-    """The order heads are replaced in: by held-out IoU (`iou` given) or by loss impact on windows `ids`."""
-    from attnc.study.attribution import loss_impact, measured_impact, order_by_iou
+                iou: dict[str, float] | None, progress: bool, measure: int | None = None) -> dict:
+    """The order heads are replaced in: by held-out IoU (`iou` given) or by loss impact on windows `ids`.
+
+    With `measure` (measured criterion, fewer than all heads), only the `measure` heads the
+    first-order estimate finds cheapest are measured (`screened_impact`); ``values`` then holds
+    measured impacts for them and estimates for the rest, ``measured_heads`` says which.
+    """
+    from attnc.study.attribution import loss_impact, measured_impact, order_by_iou, screened_impact
 
     if criterion == "iou":
         return {"order": order_by_iou(iou), "criterion": ORDER_CRITERIA["iou"], "values": iou}
+    if criterion == "measured" and measure is not None and measure < len(target):
+        order, measured, estimated = screened_impact(loaded, library, target, ids, measure=measure,
+                                                     progress=progress)
+        return {"order": order, "criterion": ORDER_CRITERIA["measured"],
+                "values": {**estimated.impact, **measured.impact}, "measured_heads": sorted(measured.impact),
+                "estimated_values": estimated.impact,
+                "impact_windows": [int(r) for r in rows], "impact_tokens": measured.tokens}
     measure = measured_impact if criterion == "measured" else loss_impact
     impact = measure(loaded, library, target, ids, progress=progress)
     return {"order": impact.order(), "criterion": ORDER_CRITERIA[criterion], "values": impact.impact,
