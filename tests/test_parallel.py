@@ -95,3 +95,39 @@ def test_ray_missing_is_an_error_naming_the_extra(monkeypatch):
         require_ray()
     with pytest.raises(PoolError, match="attnc\\[ray\\]"):
         make_pool("m", ray="local")
+
+
+class _DyingPool:
+    """Runs shard tasks in this process; dies (as a killed worker would) after `survive` of them."""
+
+    def __init__(self, loaded, survive: int | None = None):
+        from attnc.parallel.shard_worker import ShardWorker
+
+        self.worker, self.survive, self.ran = ShardWorker(loaded), survive, []
+
+    def map(self, tasks):
+        for position, task in enumerate(tasks):
+            if self.survive is not None and len(self.ran) >= self.survive:
+                raise PoolError("a local worker process died (test)")
+            self.ran.append(task.store_shard)
+            yield self.worker.run(position, task)
+
+
+def test_scoring_resumes_from_the_finished_shards(case, tmp_path):
+    """A pool that dies mid-stage keeps the shards it finished: the rerun scores only the rest,
+    and the table is the single-process one."""
+    assert case.store.n_shards >= 2
+    heldout = store_heldout_by_window(case.store)
+    single = score_library(case.store.iter_windows(), case.library.programs, case.loaded.vocab,
+                           case.store.head_names, heldout)
+    checkpoint = tmp_path / "shards"
+    dying = _DyingPool(case.loaded, survive=1)
+    with pytest.raises(PoolError):
+        score_store_shards(dying, case.store, case.lib, heldout, checkpoint=checkpoint)
+    assert dying.ran == [0] and len(list(checkpoint.glob("shard-*.pkl"))) == 1
+    (checkpoint / "shard-00001.pkl").write_bytes(b"torn")  # a torn file is scored again, not trusted
+    rerun = _DyingPool(case.loaded)
+    resumed = score_store_shards(rerun, case.store, case.lib, heldout, checkpoint=checkpoint)
+    assert rerun.ran == list(range(1, case.store.n_shards))
+    np.testing.assert_allclose(resumed.table.iou_fit, single.table.iou_fit, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(resumed.table.iou_heldout, single.table.iou_heldout, rtol=0, atol=1e-9)

@@ -173,13 +173,21 @@ def merge_shards(shards: Sequence[ShardScores], heads: Sequence[str], seconds: f
     return _score_run(*accumulators, failures, seconds)
 
 
-def score_store_shards(pool, store, library_dir, heldout: np.ndarray, *, progress: bool = False) -> ScoreRun:
-    """`score_library` over an attention store, one pool task per store shard."""
+def score_store_shards(pool, store, library_dir, heldout: np.ndarray, *, progress: bool = False,
+                       checkpoint: Path | None = None) -> ScoreRun:
+    """`score_library` over an attention store, one pool task per store shard.
+
+    Args:
+        checkpoint: a directory each finished shard's sums are kept in: a run that
+            stops (a worker killed for memory, Ctrl-C) resumes there, and only the
+            shards not finished are scored again. The caller keys it to the store
+            and the library (the study: its stage directory).
+    """
     from attnc.parallel.shard_worker import ScoreShard
 
     tasks = [ScoreShard(Path(library_dir), tuple(store.head_names), heldout, store_dir=store.directory,
                         store_shard=k) for k in range(store.n_shards)]
-    return _score_on_pool(pool, tasks, store.head_names, progress)
+    return _score_on_pool(pool, tasks, store.head_names, progress, checkpoint)
 
 
 def score_model_shards(pool, ids: np.ndarray, heads: Sequence[str], library_dir, heldout: np.ndarray, *,
@@ -203,16 +211,59 @@ def score_model_shards(pool, ids: np.ndarray, heads: Sequence[str], library_dir,
     return _score_on_pool(pool, tasks, heads, progress)
 
 
-def _score_on_pool(pool, tasks: list, heads: Sequence[str], progress: bool) -> ScoreRun:
+def _score_on_pool(pool, tasks: list, heads: Sequence[str], progress: bool,
+                   checkpoint: Path | None = None) -> ScoreRun:
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
-    results: dict[int, ShardScores] = {}
-    with tqdm(total=len(tasks), unit="shard", desc="score", disable=not progress) as bar:
-        for position, shard in pool.map(tasks):
-            results[position] = shard
+    results: dict[int, ShardScores] = _finished_shards(checkpoint, len(tasks)) if checkpoint else {}
+    todo = [k for k in range(len(tasks)) if k not in results]
+    with tqdm(total=len(tasks), initial=len(results), unit="shard", desc="score", disable=not progress) as bar:
+        for position, shard in pool.map([tasks[k] for k in todo]):
+            results[todo[position]] = shard
+            if checkpoint:
+                _keep_shard(checkpoint, todo[position], shard)
             bar.update(1)
     return merge_shards([results[k] for k in range(len(tasks))], heads, time.perf_counter() - start)
+
+
+def _shard_path(checkpoint: Path, position: int) -> Path:
+    return Path(checkpoint) / f"shard-{position:05d}.pkl"
+
+
+def _keep_shard(checkpoint: Path, position: int, shard: ShardScores) -> None:
+    """Write one finished shard's sums atomically (a torn file is never read back)."""
+    import os
+    import pickle
+    import tempfile
+
+    Path(checkpoint).mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=".shard.", dir=checkpoint)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            pickle.dump(shard, out, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, _shard_path(checkpoint, position))
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _finished_shards(checkpoint: Path, n_tasks: int) -> dict[int, ShardScores]:
+    """The shards an earlier, stopped run finished (only files this module wrote, in the stage's own cache)."""
+    import pickle
+
+    found: dict[int, ShardScores] = {}
+    for position in range(n_tasks):
+        path = _shard_path(checkpoint, position)
+        if path.is_file():
+            try:
+                with path.open("rb") as handle:
+                    shard = pickle.load(handle)
+            except Exception:  # a torn or unreadable file (unpickling raises many kinds): scored again
+                continue
+            if isinstance(shard, ShardScores):
+                found[position] = shard
+    return found
 
 
 def _take(value: ProgramBatch, mask: np.ndarray) -> ProgramBatch:

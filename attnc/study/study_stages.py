@@ -42,7 +42,7 @@ def extract_stage(directory: Path, loaded, windows, *, batch_size: int, progress
 
 
 def score_stage(directory: Path, store, library, vocab, *, progress: bool, pool=None) -> dict:
-    """Program x head IoU on both splits into ``directory/scores.npz``."""
+    """Program x head IoU on both splits into ``directory/scores.npz`` (resumable by shard on a pool)."""
     from attnc.study.mixture_run import store_heldout_by_window
     from attnc.study.score_run import score_library
 
@@ -50,13 +50,18 @@ def score_stage(directory: Path, store, library, vocab, *, progress: bool, pool=
     if pool is not None:
         from attnc.study.score_run import score_store_shards
 
-        run = score_store_shards(pool, store, library.path, heldout, progress=progress)
+        run = score_store_shards(pool, store, library.path, heldout, progress=progress,
+                                 checkpoint=directory / "shards")
     else:
         batches = store.iter_windows()
         if progress:
             batches = progress_bar(batches, store.n_windows, "score")
         run = score_library(batches, library.programs, vocab, store.head_names, heldout)
     run.table.save(directory / "scores.npz")
+    if (directory / "shards").is_dir():
+        import shutil
+
+        shutil.rmtree(directory / "shards")  # merged into scores.npz
     return {"failed": run.failures, "n_programs": len(run.table.programs)}
 
 
