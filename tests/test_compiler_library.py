@@ -113,6 +113,37 @@ def test_tampered_source_with_matching_hash_is_revalidated(library_dir, tmp_path
         library.matrices(["previous_token"], probe_ids()[:1])
 
 
+def test_a_library_compiled_in_this_process_is_not_validated_twice(library_dir, tmp_path, monkeypatch):
+    """The programs `attnc compile` validated here are reused by load_library (same source hash):
+    no second parse, the same matrices."""
+    import attnc.runtime.library as library_module
+
+    lib = _copy(library_dir, tmp_path)
+    fresh = load_library(lib, vocab=probe_vocab())
+    want = fresh.matrices(["previous_token", "decay_070"], probe_ids()[:2])
+    monkeypatch.setattr(library_module, "parse_program", lambda *a, **k: pytest.fail("validated again"))
+    reused = load_library(lib, vocab=probe_vocab())
+    got = reused.matrices(["previous_token", "decay_070"], probe_ids()[:2])
+    for name in want:
+        np.testing.assert_array_equal(np.asarray(got[name]), np.asarray(want[name]))
+    assert reused.programs["previous_token"].kernel_dir == lib / "kernels"
+
+
+def test_a_reused_program_must_have_the_manifests_name(library_dir, tmp_path):
+    """Another program's source (and hash) under a record's name is refused, reused or not."""
+    lib = _copy(library_dir, tmp_path)
+    other = (lib / "sources" / "self_copy.py").read_text()
+    (lib / "sources" / "previous_token.py").write_text(other)
+    manifest = json.loads((lib / "manifest.json").read_text())
+    for record in manifest["programs"]:
+        if record["name"] == "previous_token":
+            record["sha256"] = source_sha256(other)
+    (lib / "manifest.json").write_text(json.dumps(manifest))
+    library = load_library(lib, vocab=probe_vocab())
+    with pytest.raises(LibraryError, match="defines 'self_copy'"):
+        library.matrices(["previous_token"], probe_ids()[:1])
+
+
 def test_tampered_kernel_is_refused(library_dir, tmp_path):
     lib = _copy(library_dir, tmp_path)
     kernel = next((lib / "kernels").glob("k_*.py"))

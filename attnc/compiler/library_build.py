@@ -34,6 +34,7 @@ from attnc.compiler.library_format import (
     FORMAT_VERSION, KERNELS_DIR, MANIFEST_NAME, SOURCES_DIR, LibraryError, ProgramRecord,
 )
 from attnc.compiler.probing import fingerprint, library_probe
+from attnc.compiler.validated import remember
 from attnc.dsl import ProgramError, iter_program_files
 from attnc.dsl.loader import parse_program
 from attnc.dsl.program import source_sha256
@@ -91,6 +92,7 @@ def build_library(paths: Iterable[str | Path], out: str | Path, *, backend: str 
         record, program = _compile_parsed(name, path, program, backend, kernels_dir)
         records.append(record)
         compiled[name] = program
+        remember(program)  # loading this library in this process reuses it (attnc.compiler.validated)
         sources[name] = program.program.source
     _mark_duplicates(records, compiled)
     kernels = {}

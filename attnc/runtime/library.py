@@ -35,6 +35,7 @@ from attnc.compiler.kernel_store import kernel_key
 from attnc.compiler.library_format import (
     FORMAT_VERSION, KERNELS_DIR, MANIFEST_NAME, SOURCES_DIR, LibraryError, ProgramRecord,
 )
+from attnc.compiler.validated import recall
 from attnc.dsl import ProgramError, parse_program
 from attnc.dsl.program import source_sha256
 from attnc.window import Vocab
@@ -196,15 +197,19 @@ class Library:
         if record is None or record.status != "ok":
             raise KeyError(f"no compiled program named {name!r} in {self.path}")
         source_path = self.path / SOURCES_DIR / f"{name}.py"
-        text = self.source_text(name)
-        try:
-            program = parse_program(text, str(source_path))
-        except ProgramError as exc:
-            raise LibraryError(f"{source_path}: the stored source no longer validates:\n{exc}") from None
-        if program.name != name.rsplit(".", 1)[-1].split("~")[0]:
-            raise LibraryError(f"{source_path}: defines {program.name!r}, the manifest says {name!r}")
-        compiled = compile_program(program, backend=record.backend, kernel_dir=self.path / KERNELS_DIR,
-                                   device=self.device, probe=False)
+        self.source_text(name)  # the stored source has the manifest's sha256
+        compiled = recall(record.sha256, record.backend, self.device)  # validated by this process already
+        if compiled is None:
+            try:
+                program = parse_program(self.source_text(name), str(source_path))
+            except ProgramError as exc:
+                raise LibraryError(f"{source_path}: the stored source no longer validates:\n{exc}") from None
+            compiled = compile_program(program, backend=record.backend, kernel_dir=self.path / KERNELS_DIR,
+                                       device=self.device, probe=False)
+        else:
+            compiled.kernel_dir = self.path / KERNELS_DIR
+        if compiled.program.name != name.rsplit(".", 1)[-1].split("~")[0]:
+            raise LibraryError(f"{source_path}: defines {compiled.program.name!r}, the manifest says {name!r}")
         if compiled.backend != record.backend:
             raise LibraryError(f"{name}: compiles to backend {compiled.backend!r} now, the manifest says "
                                f"{record.backend!r}; recompile the library")
