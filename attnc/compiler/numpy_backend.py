@@ -50,7 +50,7 @@ class NumpyOps:
 
     @staticmethod
     def asint(x):
-        return np.asarray(x).astype(np.int64) if not isinstance(x, int) or isinstance(x, bool) else x
+        return np.asarray(x, dtype=np.int64) if not isinstance(x, int) or isinstance(x, bool) else x  # no copy of int64
 
     @staticmethod
     def asfloat(x):
