@@ -110,7 +110,7 @@ class _DyingPool:
             if self.survive is not None and len(self.ran) >= self.survive:
                 raise PoolError("a local worker process died (test)")
             self.ran.append(task.store_shard)
-            yield self.worker.run(position, task)
+            yield self.worker.run(position, task)  # ScoreShard and MixtureIouShard both name a store shard
 
 
 def test_scoring_resumes_from_the_finished_shards(case, tmp_path):
@@ -131,3 +131,22 @@ def test_scoring_resumes_from_the_finished_shards(case, tmp_path):
     assert rerun.ran == list(range(1, case.store.n_shards))
     np.testing.assert_allclose(resumed.table.iou_fit, single.table.iou_fit, rtol=0, atol=1e-9)
     np.testing.assert_allclose(resumed.table.iou_heldout, single.table.iou_heldout, rtol=0, atol=1e-9)
+
+
+def test_mixture_ious_on_a_pool_equal_one_pass(case):
+    """The fit's exact-IoU pass summed per store shard by workers gives the single-process IoUs."""
+    from attnc.study.mixture_run import mixture_ious, store_heldout
+
+    heldout, _ = store_heldout(case.store)
+    names = case.library.names
+    heads = case.store.head_names
+    sets = [{head: {names[h % len(names)]: 0.7, names[(h + 1) % len(names)]: 0.3} for h, head in enumerate(heads)},
+            {heads[0]: {names[0]: 1.0}}]
+    one, counts = mixture_ious(case.store, sets, case.library.programs, case.loaded.vocab, heldout)
+    pool = _DyingPool(case.loaded)
+    pooled, pooled_counts = mixture_ious(case.store, sets, case.library.programs, case.loaded.vocab, heldout,
+                                         pool=pool, library_dir=case.lib)
+    assert pool.ran == list(range(case.store.n_shards)) and case.store.n_shards >= 2
+    np.testing.assert_array_equal(pooled_counts, counts)
+    np.testing.assert_allclose(pooled, one, rtol=0, atol=1e-9)
+    assert np.isnan(pooled[1][:, 1:]).all() and not np.isnan(pooled[0]).any()

@@ -46,6 +46,22 @@ class ScoreShard:
 
 
 @dataclass(frozen=True)
+class MixtureIouShard:
+    """IoU sums of mixtures (`attnc.study.mixture_run.mixture_iou_sums`) on store shard `store_shard`.
+
+    `weight_sets` are S maps head -> {program: weight} over programs of the library
+    at `library_dir`; `heldout_of` maps each window index to its split.
+    """
+
+    library_dir: Path
+    store_dir: Path
+    store_shard: int
+    heads: tuple[str, ...]
+    weight_sets: tuple[dict, ...]
+    heldout_of: dict
+
+
+@dataclass(frozen=True)
 class Ready:
     """Load the model and answer (a pool's warm-up: start-up is then not counted as work)."""
 
@@ -91,6 +107,8 @@ class ShardWorker:
             return index, self.extract(task)
         if isinstance(task, ScoreShard):
             return index, self.score(task)
+        if isinstance(task, MixtureIouShard):
+            return index, self.mixture_iou(task)
         if isinstance(task, Ready):
             return index, self.ready()
         raise TypeError(f"ShardWorker: unknown task {type(task).__name__}")
@@ -120,6 +138,16 @@ class ShardWorker:
         else:
             batches = self._model_batches(task)
         return score_shard(batches, library.programs, self.loaded().vocab, task.heads, task.heldout)
+
+    def mixture_iou(self, task: MixtureIouShard):
+        """(IoU sums [S, 2, H], window counts [2]) of the task's mixtures on one store shard."""
+        from attnc.runtime.store import AttentionStore
+        from attnc.study.mixture_run import mixture_iou_sums
+
+        library = self.library(Path(task.library_dir))
+        batches = [AttentionStore.open(task.store_dir).read_shard(task.store_shard)]
+        return mixture_iou_sums(batches, task.weight_sets, task.heads, library.programs, self.loaded().vocab,
+                                task.heldout_of)
 
     def _model_batches(self, task: ScoreShard):
         """(window_index, ids, attn) batches of the model run over the task's windows."""

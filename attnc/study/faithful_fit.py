@@ -40,7 +40,7 @@ def faithful_candidates(table, fits: Mapping, n_candidates: int) -> dict[str, li
 
 
 def faithful_fits(loaded, store, library, table, fits: Mapping, rows: np.ndarray, *, n_candidates: int = 6,
-                  batch_size: int = 8, progress: bool = False) -> tuple[dict, dict]:
+                  batch_size: int = 8, progress: bool = False, pool=None) -> tuple[dict, dict]:
     """Fit every head's output mixture on fit windows `rows`; (fits document with ``faithful``, summary).
 
     IoUs of the new mixtures are exact, over every stored fit and held-out window.
@@ -53,7 +53,8 @@ def faithful_fits(loaded, store, library, table, fits: Mapping, rows: np.ndarray
                                 batch_size=batch_size, progress=progress)
     heldout, _ = store_heldout(store)
     (ious,), _ = mixture_ious(store, [{head: dict(zip(f.programs, f.weights)) for head, f in found.items()}],
-                              library.programs, loaded.vocab, heldout)
+                              library.programs, loaded.vocab, heldout, pool=pool,
+                              library_dir=getattr(library, "path", None))
     document = copy.deepcopy(dict(fits))
     position = {head: h for h, head in enumerate(store.head_names)}
     for head, fit in found.items():

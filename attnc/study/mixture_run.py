@@ -14,6 +14,7 @@ that single program (weight 1), so the fit IoU never drops below it.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -111,6 +112,8 @@ def fit_store_mixtures(
     seed: int = 0,
     heldout_fraction: float = 0.5,
     split_seed: int = 0,
+    pool=None,
+    library_dir=None,
 ) -> MixtureRun:
     """Fit a mixture of at most k programs to every head of the table.
 
@@ -124,6 +127,7 @@ def fit_store_mixtures(
         search_windows: fit windows (seeded subsample) used to search weights.
         seed: subsample seed.
         heldout_fraction, split_seed: only when the store lacks the recorded split.
+        pool, library_dir: sum the exact IoUs of the second pass on a shard pool.
 
     Returns:
         The run; mixtures' IoUs are exact means over all stored windows of each split.
@@ -165,7 +169,8 @@ def fit_store_mixtures(
     # Stage 2: exact IoU of each mixture and of each head's best single candidate, one pass.
     best = {head: names[0] for head, names in candidates.items()}
     (mix_mean, single_mean), counts = mixture_ious(store, [weights, {h: {n: 1.0} for h, n in best.items()}],
-                                                   programs, vocab, heldout)
+                                                   programs, vocab, heldout, pool=pool,
+                                                   library_dir=library_dir)
 
     mixtures: dict[str, MixtureFit] = {}
     for h, head in enumerate(table.heads):
@@ -184,6 +189,9 @@ def mixture_ious(
     programs: Mapping[str, CompiledProgram],
     vocab: Vocab,
     heldout: np.ndarray,
+    *,
+    pool=None,
+    library_dir=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact mean IoU of mixtures on the store's fit and held-out windows, in one pass.
 
@@ -191,17 +199,41 @@ def mixture_ious(
         weight_sets: S maps head name -> {program: weight}; each head of the store
             named in a set is scored with that mixture.
         heldout: bool per stored window (storage order), True for held-out.
+        pool, library_dir: a shard pool (`attnc.parallel`) and the library's
+            directory: each store shard is then summed by a worker (the same sums,
+            added in shard order).
 
     Returns:
         (ious float [S, 2, H]: fit / held-out mean per set and store head (NaN where
         a set does not name the head), window counts [2]).
     """
     heads = store.head_names
-    used = list(dict.fromkeys(n for weights in weight_sets for mix in weights.values() for n in mix))
     heldout_of = dict(zip(store.window_indices.tolist(), np.asarray(heldout).tolist()))
+    sets = [{head: dict(mix) for head, mix in weights.items()} for weights in weight_sets]
+    if pool is not None and library_dir is not None and store.n_shards > 1:
+        from attnc.parallel.shard_worker import MixtureIouShard
+
+        tasks = [MixtureIouShard(Path(library_dir), store.directory, k, tuple(heads), tuple(sets), heldout_of)
+                 for k in range(store.n_shards)]
+        parts = dict(pool.map(tasks))
+        sums = sum(parts[k][0] for k in range(len(tasks)))
+        counts = sum(parts[k][1] for k in range(len(tasks)))
+    else:
+        sums, counts = mixture_iou_sums(store.iter_windows(), sets, heads, programs, vocab, heldout_of)
+    means = sums / np.maximum(counts, 1)[None, :, None]
+    for s, weights in enumerate(sets):
+        means[s][:, [h for h, head in enumerate(heads) if head not in weights]] = np.nan
+    return means, counts
+
+
+def mixture_iou_sums(batches, weight_sets: Sequence[Mapping[str, Mapping[str, float]]], heads: Sequence[str],
+                     programs: Mapping[str, CompiledProgram], vocab: Vocab,
+                     heldout_of: Mapping[int, bool]) -> tuple[np.ndarray, np.ndarray]:
+    """IoU sums [S, 2, H] and window counts [2] of the mixtures over (window_index, ids, attn) batches."""
+    used = list(dict.fromkeys(n for weights in weight_sets for mix in weights.values() for n in mix))
     sums = np.zeros((len(weight_sets), 2, len(heads)))
     counts = np.zeros(2, dtype=np.int64)
-    for window_index, ids, attn in store.iter_windows():
+    for window_index, ids, attn in batches:
         is_held = np.array([heldout_of[int(w)] for w in window_index], dtype=bool)
         matrices = _evaluate(programs, used, ids, vocab)
         for split, mask in ((0, ~is_held), (1, is_held)):
@@ -214,7 +246,4 @@ def mixture_ious(
                     if head in weights:
                         mixture = sum(w * matrices[name][mask] for name, w in weights[head].items())
                         sums[s, split, h] += iou_reference_batch(a, mixture).sum()
-    means = sums / np.maximum(counts, 1)[None, :, None]
-    for s, weights in enumerate(weight_sets):
-        means[s][:, [h for h, head in enumerate(heads) if head not in weights]] = np.nan
-    return means, counts
+    return sums, counts

@@ -345,11 +345,11 @@ def _fit(config: StudyConfig, executor: StageExecutor, inputs: _Inputs, scored, 
                                         "candidates": config.mixture_candidates,
                                         "search_windows": config.mixture_search_windows, "seed": config.seed,
                                         "tolerance": config.tolerance},
-                                stages.stage(stages.fit_stage, store, table, library, inputs.loaded.vocab,
-                                             model_name=inputs.loaded.name, window=config.window,
-                                             mixtures=config.mixtures, candidates=config.mixture_candidates,
-                                             search_windows=config.mixture_search_windows, seed=config.seed,
-                                             tolerance=config.tolerance)))
+                                stages.pooled(stages.fit_stage, store, table, library, inputs.loaded.vocab,
+                                              model_name=inputs.loaded.name, window=config.window,
+                                              mixtures=config.mixtures, candidates=config.mixture_candidates,
+                                              search_windows=config.mixture_search_windows, seed=config.seed,
+                                              tolerance=config.tolerance)))
     return fitted, json.loads((fitted.directory / "fits.json").read_text())
 
 
@@ -363,9 +363,9 @@ def _faithful(config: StudyConfig, executor: StageExecutor, inputs: _Inputs, fit
                                                "windows": config.faithful_windows,
                                                "candidates": config.faithful_candidates, "seed": config.seed,
                                                "v": 1},
-                                  stages.stage(stages.faithful_stage, inputs.loaded, store, library, table,
-                                               fits_json, rows, candidates=config.faithful_candidates,
-                                               batch_size=config.batch_size, progress=config.progress)))
+                                  stages.pooled(stages.faithful_stage, inputs.loaded, store, library, table,
+                                                fits_json, rows, candidates=config.faithful_candidates,
+                                                batch_size=config.batch_size, progress=config.progress)))
     return faithful, json.loads((faithful.directory / "fits.json").read_text())
 
 

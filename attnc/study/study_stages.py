@@ -6,7 +6,8 @@ what its output depends on (the same things its cache key hashes, see
 stage's record (a JSON-able summary; the executor adds the seconds). None reads
 the study's configuration or another stage's cache entry: `run_study` wires
 them, `attnc.study.executor.StageExecutor` runs them. The window-parallel ones
-(`extract_stage`, `score_stage`) take the executor's shard pool.
+(`extract_stage`, `score_stage`, and the exact-IoU passes of `fit_stage` and
+`faithful_stage`) take the executor's shard pool.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def score_stage(directory: Path, store, library, vocab, *, progress: bool, pool=
 
 
 def fit_stage(directory: Path, store, table, library, vocab, *, model_name: str, window: int, mixtures: int,
-              candidates: int, search_windows: int, seed: int, tolerance: float) -> dict:
+              candidates: int, search_windows: int, seed: int, tolerance: float, pool=None) -> dict:
     """Best program and mixture per head into ``directory/fits.json``; the selected library in the record."""
     from attnc.study.fits_file import fits_from_results, write_fits
     from attnc.study.fitting import best_single_fits
@@ -78,7 +79,7 @@ def fit_stage(directory: Path, store, table, library, vocab, *, model_name: str,
     if mixtures >= 2:
         fitted_mixtures = fit_store_mixtures(store, table, library.programs, vocab, k=mixtures,
                                              n_candidates=candidates, search_windows=search_windows,
-                                             seed=seed).mixtures
+                                             seed=seed, pool=pool, library_dir=library.path).mixtures
     fits = fits_from_results(model_name, window, table.n_windows_fit, table.n_windows_heldout, singles,
                              mixtures=fitted_mixtures)
     write_fits(fits, directory / "fits.json")
@@ -88,12 +89,12 @@ def fit_stage(directory: Path, store, table, library, vocab, *, model_name: str,
 
 
 def faithful_stage(directory: Path, loaded, store, library, table, fits: dict, rows: np.ndarray, *,
-                   candidates: int, batch_size: int, progress: bool) -> dict:
+                   candidates: int, batch_size: int, progress: bool, pool=None) -> dict:
     """Per head, the candidates' mixture whose output is closest to the head's, into ``directory/fits.json``."""
     from attnc.study.faithful_fit import faithful_fits
 
     document, summary = faithful_fits(loaded, store, library, table, fits, rows, n_candidates=candidates,
-                                      batch_size=batch_size, progress=progress)
+                                      batch_size=batch_size, progress=progress, pool=pool)
     (directory / "fits.json").write_text(json.dumps(document, indent=2))
     return {"summary": summary, "windows": [int(r) for r in rows]}
 
