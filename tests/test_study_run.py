@@ -209,6 +209,7 @@ def test_measured_order_screens_when_few_heads_are_replaced(workdir):
         assert set(record["order"][:4]) == set(record["measured_heads"])
         measured = [record["values"][h] for h in record["order"][:4]]
         assert measured == sorted(measured)
+    assert json.loads((workdir / "screened" / "results.json").read_text())["order_measured_heads"] == 4
 
 
 def test_cli_reports_bad_input_in_one_line(workdir, tmp_path, capsys):
