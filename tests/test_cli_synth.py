@@ -81,3 +81,23 @@ def test_offline_fit_windows(model_dir, tmp_path, capsys, monkeypatch):
     assert main(["synth", "--offline", "--fit-windows", "2"] + common(model_dir, tmp_path / "out")) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["n_fit_windows"] == 2
+
+
+def test_offline_max_terms(model_dir, tmp_path, capsys, monkeypatch):
+    """--max-terms caps each fitted program's weighted terms; a negative cap is refused before any work."""
+    from attnc.synth.offline_fit import FitConfig
+
+    for var in ("OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["synth", "--offline", "--max-terms", "-1"] + common(model_dir, tmp_path / "bad")) == 2
+    assert "--max-terms must be >= 0" in capsys.readouterr().err
+    seen = []
+    import attnc.synth.offline as offline
+
+    real = offline.fit_heads
+    monkeypatch.setattr(offline, "fit_heads", lambda *a, **k: seen.append(a[6]) or real(*a, **k))  # a[6]: config
+    assert main(["synth", "--offline", "--max-terms", "3", "--fit-windows", "2"]
+                + common(model_dir, tmp_path / "out")) == 0
+    capsys.readouterr()
+    assert seen and all(c.max_total_terms == 3 for c in seen)
+    assert FitConfig().max_total_terms == 12

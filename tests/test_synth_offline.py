@@ -246,3 +246,26 @@ def test_token_class_features_match_emitted_program_on_english(tiny):
         assert feats[..., i].std() > 0, name  # every class feature is exercised
     _, _, compiled = build_program("classes", ProgramTerms(weights=tuple(zip(names, weights))), "Probe.", [])
     np.testing.assert_allclose(compiled.evaluate(ids, vocab), _softmax_rows(feats @ np.array(weights)), atol=1e-6)
+
+
+def test_total_terms_are_capped_by_importance(tiny):
+    """A head built from five positional features keeps only `max_total_terms` of them (the most
+    important: the strongest weights), refitted; without the cap it keeps more."""
+    from attnc.synth.offline_fit import fit_heads
+
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, len(tiny.tokenizer), size=(16, 24))
+    names = ("sink", "prev1", "prev2", "self", "log_distance")
+    feats = feature_tensor(window_features(ids, tiny.vocab), names)
+    truth = _softmax_rows(4.0 * feats[..., 0] + 3.0 * feats[..., 1] + 0.4 * feats[..., 2]
+                          + 0.3 * feats[..., 3] - 0.2 * feats[..., 4])
+    strings, key_token = np.unique(ids, return_inverse=True)
+    args = (truth[:, None].astype(np.float32), feats, names, key_token.reshape(ids.shape),
+            [str(s) for s in strings], ["0.0"])
+    capped, = fit_heads(*args, config=FitConfig(ce_steps=40, steps=60, refit_steps=30, min_importance=0.0,
+                                                min_token_count=10**6, max_total_terms=2))
+    free, = fit_heads(*args, config=FitConfig(ce_steps=40, steps=60, refit_steps=30, min_importance=0.0,
+                                              min_token_count=10**6, max_total_terms=0))
+    assert set(capped.weights) == {"sink", "prev1"}
+    assert len(free.weights) > 2
+    assert capped.weights["sink"] > 1.0 and capped.weights["prev1"] > 1.0

@@ -50,6 +50,9 @@ def register(subparsers) -> None:
     offline.add_argument("--objective", choices=("iou", "faithful", "both"), default="both",
                          help="what each head's program is fitted to: its pattern (iou), what the head writes "
                               "(faithful: ||(P - A) V_h||), or both (default)")
+    offline.add_argument("--max-terms", type=int, default=None, metavar="N",
+                         help="most weighted terms per fitted program (features, token sets and query sets "
+                              "together; default 12; 0: no cap): the least important are dropped, the rest refitted")
     parser.set_defaults(func=handle)
 
 
@@ -64,6 +67,8 @@ def handle(args: argparse.Namespace) -> int:
     try:
         if args.fit_windows is not None and args.fit_windows < 1:
             raise ValueError(f"--fit-windows must be >= 1, got {args.fit_windows}")
+        if args.max_terms is not None and args.max_terms < 0:
+            raise ValueError(f"--max-terms must be >= 0 (0: no cap), got {args.max_terms}")
         if use_llm:
             config = _llm_config(args).resolved()  # a missing endpoint fails here, before any model work
         corpus, loaded, windows = load_model_and_windows(args)
@@ -136,13 +141,15 @@ def _library_best(lib: Path, scorer, heads: list[str]) -> dict[str, tuple[str, f
 
 def _run_offline(args, loaded, windows, heads) -> dict:
     from attnc.synth.offline import synthesize_offline
+    from attnc.synth.offline_fit import FitConfig
 
+    config = FitConfig() if args.max_terms is None else FitConfig(max_total_terms=args.max_terms)
     described = windows.describe()
     fitted_on = (f"{args.corpus} (sha256 {str(described.get('corpus_sha256', ''))[:12]}), fit split of windows "
                  f"{args.skip_windows}..{args.skip_windows + len(windows) - 1} of {args.window} tokens, seed {args.seed}")
     report = synthesize_offline(loaded, windows, heads=heads, out_dir=args.out, max_programs=args.max_programs,
                                 progress=not args.json, objective=args.objective, fitted_on=fitted_on,
-                                max_fit_windows=args.fit_windows)
+                                max_fit_windows=args.fit_windows, config=config)
     data = report.to_json()
     print(f"attnc synth --offline: {data.get('n_programs')} programs for {len(heads)} heads -> {args.out}",
           file=sys.stderr)

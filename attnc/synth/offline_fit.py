@@ -18,7 +18,11 @@ a group of heads at once on a precomputed feature tensor [W, n, n, F]:
    when the feature's weight is zeroed) and the `max_tokens` strongest token biases,
    quantised into at most `max_token_groups` sets; likewise per query feature
    whose query biases matter, `max_query_tokens` tokens in `max_query_groups` sets;
-3. a short refit of the kept weights only.
+3. a short refit of the kept weights only;
+4. readability: when a head keeps more than `max_total_terms` weighted terms
+   (pairwise features, token sets and query sets together), the terms whose
+   removal costs least are dropped (importance by zeroing, as in 2) and the
+   rest refitted again, so a program reads as at most about a dozen terms.
 
 The IoU optimised is the project's metric (rows clipped to [1e-12, 1],
 sum min / sum max), which is differentiable almost everywhere.
@@ -57,6 +61,8 @@ class FitConfig:
         query_features: pairwise features whose weight may depend on the query token.
         max_query_tokens: most query tokens given a bias per query feature.
         max_query_groups: query biases of one feature are quantised into this many sets.
+        max_total_terms: most weighted terms per head after the refit (features, token
+            sets and query sets together; 0: no cap).
         objective: "iou", "faithful" or "both" (module docstring).
     """
 
@@ -73,6 +79,7 @@ class FitConfig:
     query_features: tuple[str, ...] = ("sink", "self", "prev1", "prev2", "same_word", "same_sentence")
     max_query_tokens: int = 24
     max_query_groups: int = 2
+    max_total_terms: int = 12
     objective: str = "iou"
 
 
@@ -284,16 +291,31 @@ def fit_heads(
             qcoef0[h, slot] = value
     qcoef = qcoef0.clone().requires_grad_(True)
 
+    gmask = torch.zeros(n_heads, max(n_groups, 1))  # token group g of head h is kept
+    smask = torch.zeros(n_heads, max(n_slots, 1))  # query slot s of head h is kept
+    for h in range(n_heads):
+        gmask[h, :len(groups[h])] = 1.0
+        smask[h, :len(q_groups[h])] = 1.0
+
     def logits_kept() -> torch.Tensor:
         pair = torch.einsum("wqkf,hf->hwqk", f, theta2 * mask)
         if n_slots:
-            pair = pair + query_term(torch.einsum("hsjt,hs->hjt", q_assign, qcoef))
-        tok = torch.einsum("hgwk,hg->hwk", member, coef)
+            pair = pair + query_term(torch.einsum("hsjt,hs->hjt", q_assign, qcoef * smask))
+        tok = torch.einsum("hgwk,hg->hwk", member, coef * gmask)
         return pair + tok[:, :, None, :] + causal
 
-    if cfg.refit_steps:
-        _adam([theta2, coef, qcoef], lambda: _objective(cfg.objective, a, logits_kept(), v).sum(),
-              cfg.refit_steps, cfg.lr / 2)
+    def refit(steps: int) -> None:
+        if steps:
+            _adam([theta2, coef, qcoef], lambda: _objective(cfg.objective, a, logits_kept(), v).sum(),
+                  steps, cfg.lr / 2)
+
+    refit(cfg.refit_steps)
+    if cfg.max_total_terms and _prune_to_budget(cfg.max_total_terms, lambda: _objective(
+            cfg.objective, a, logits_kept(), v), [mask, gmask, smask]):
+        refit(cfg.refit_steps)
+    keep = mask.numpy().astype(bool)
+    kept_groups = gmask.numpy().astype(bool)
+    kept_slots = smask.numpy().astype(bool)
     with torch.no_grad():
         iou = _iou_rows(a, logits_kept()).numpy()
     th2 = (theta2 * mask).detach().numpy()
@@ -303,11 +325,40 @@ def fit_heads(
     for h, name in enumerate(head_names):
         weights = {feature_names[i]: float(th2[h, i]) for i in np.flatnonzero(keep[h])}
         token_groups = [(float(cf[h, g]), tuple(token_strings[t] for t in tokens))
-                        for g, (_, tokens) in enumerate(groups[h])]
+                        for g, (_, tokens) in enumerate(groups[h]) if kept_groups[h, g]]
         query_groups = [(feature_names[qf_index[j]], float(qcf[h, slot]), tuple(token_strings[t] for t in tokens))
-                        for slot, (j, _, tokens) in enumerate(q_groups[h])]
+                        for slot, (j, _, tokens) in enumerate(q_groups[h]) if kept_slots[h, slot]]
         models.append(HeadModel(name, weights, token_groups, query_groups, float(iou[h])))
     return models
+
+
+def _prune_to_budget(budget: int, objective, masks: list[torch.Tensor]) -> bool:
+    """Zero, per head, the least important terms beyond `budget` (in place); whether any was dropped.
+
+    `masks` are [H, T_i] 0/1 tensors of the kept terms of each kind; `objective()`
+    gives the per-head loss [H] under the current masks. A term's importance is
+    the loss it adds back when zeroed alone; the `budget` most important stay.
+    """
+    with torch.no_grad():
+        base = objective()
+        scored: list[list[tuple[float, int, int]]] = [[] for _ in range(base.shape[0])]
+        for kind, m in enumerate(masks):
+            for t in range(m.shape[1]):
+                heads = torch.nonzero(m[:, t]).flatten().tolist()
+                if not heads:
+                    continue
+                saved = m[:, t].clone()
+                m[:, t] = 0.0
+                lost = (objective() - base).numpy()
+                m[:, t] = saved
+                for h in heads:
+                    scored[h].append((float(lost[h]), kind, t))
+        dropped = False
+        for h, terms in enumerate(scored):
+            for _, kind, t in sorted(terms, reverse=True)[budget:]:
+                masks[kind][h, t] = 0.0
+                dropped = True
+    return dropped
 
 
 def _quantise(values: np.ndarray, chosen: list[int], n_groups: int) -> list[tuple[float, np.ndarray]]:
