@@ -68,6 +68,14 @@ def test_two_processes_give_the_single_process_scores_and_store(case, tmp_path):
                                         case.windows.split, batch_size=3, shard_windows=SHARD)
         extract_attention(case.loaded, case.windows.ids, store_dir=tmp_path / "store", batch_size=3,
                           shard_size=SHARD, progress=False, pool=pool)
+        from attnc.study.mixture_run import mixture_ious, store_heldout
+
+        split, _ = store_heldout(case.store)
+        sets = [{head: {case.library.names[0]: 0.5, case.library.names[-1]: 0.5} for head in case.store.head_names}]
+        ious_pooled, _ = mixture_ious(case.store, sets, case.library.programs, case.loaded.vocab, split, pool=pool,
+                                      library_dir=case.lib)
+    ious_single, _ = mixture_ious(case.store, sets, case.library.programs, case.loaded.vocab, split)
+    np.testing.assert_allclose(ious_pooled, ious_single, rtol=0, atol=1e-9)
     for got, want in ((from_store, single), (from_model, direct)):
         assert got.table.programs == want.table.programs
         np.testing.assert_allclose(got.table.iou_fit, want.table.iou_fit, rtol=0, atol=1e-9)
