@@ -4,12 +4,16 @@ Runs on 127.0.0.1 (port 0: the OS picks) in a daemon thread. Each request is
 answered by a `Reply` chosen by a responder (a list consumed in order, or a
 function of the request); it can send chat choices, an HTTP error with headers,
 a raw (malformed) body, or wait before answering (bounded, to model a slow
-server). Every request body received is recorded.
+server; a client that hangs up meanwhile is not answered). Every request body
+received is recorded, and so is the most requests the server was answering at
+one time (`peak_active`).
 """
 
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -63,6 +67,9 @@ class FakeOpenAIServer:
         self.responder = responder
         self.requests: list[dict] = []
         self.write_failures = 0
+        self.abandoned = 0  # requests whose client hung up while the reply waited
+        self.active = 0  # requests being answered now
+        self.peak_active = 0  # the most answered at one time
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
@@ -85,7 +92,13 @@ class FakeOpenAIServer:
     def _record(self, body: dict) -> int:
         with self._lock:
             self.requests.append(body)
+            self.active += 1
+            self.peak_active = max(self.peak_active, self.active)
             return len(self.requests) - 1
+
+    def _done(self) -> None:
+        with self._lock:
+            self.active -= 1
 
     def _handler_class(self):
         server = self
@@ -102,12 +115,20 @@ class FakeOpenAIServer:
                 except json.JSONDecodeError:
                     body = {"_unparsable": raw.decode("utf-8", "replace")}
                 index = server._record(body)
+                try:
+                    self._answer(index, body)
+                finally:
+                    server._done()
+
+            def _answer(self, index: int, body: dict) -> None:
                 if not self.path.endswith("/chat/completions"):
                     self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}}, {})
                     return
                 reply = server.responder(index, body)
-                if reply.delay_s:
-                    time.sleep(min(reply.delay_s, MAX_DELAY_S))
+                if reply.delay_s and not self._wait(min(reply.delay_s, MAX_DELAY_S)):
+                    with server._lock:
+                        server.abandoned += 1
+                    return
                 if reply.status != 200:
                     self._send(reply.status, {"error": {"message": f"scripted {reply.status}", "type": "server_error"}}, reply.headers)
                     return
@@ -129,6 +150,21 @@ class FakeOpenAIServer:
                 if reply.usage is not None:
                     payload["usage"] = reply.usage
                 self._send(200, payload, reply.headers)
+
+            def _wait(self, seconds: float) -> bool:
+                """Wait `seconds`; False as soon as the client hangs up (e.g. it timed out)."""
+                end = time.monotonic() + seconds
+                while (left := end - time.monotonic()) > 0:
+                    readable, _, _ = select.select([self.connection], [], [], min(left, 0.02))
+                    if not readable:
+                        continue
+                    try:
+                        if not self.connection.recv(1, socket.MSG_PEEK):
+                            return False
+                    except OSError:
+                        return False
+                    time.sleep(max(0.0, end - time.monotonic()))  # bytes from a live client: just wait
+                return True
 
             def _send(self, status: int, payload: dict, headers: dict) -> None:
                 self._send_bytes(status, json.dumps(payload).encode("utf-8"), headers)

@@ -41,6 +41,9 @@ def register(subparsers) -> None:
                      help="most tokens per reply, sent as max_tokens (default 1024)")
     llm.add_argument("--request-timeout", type=float, default=60.0,
                      help="seconds one HTTP request may take (default 60; a small local model on CPU needs more)")
+    llm.add_argument("--concurrency", type=int, default=1,
+                     help="most requests in flight at once, for different heads (default 1: one at a time); "
+                          "the same programs and report as with 1, and --max-requests/--max-tokens still bound the run")
     llm.add_argument("--sample-windows", type=int, default=32, help="fit and held-out windows recorded per split (default 32)")
     offline = parser.add_argument_group("--offline")
     offline.add_argument("--max-programs", type=int, default=1000, help="most programs written (default 1000)")
@@ -69,6 +72,8 @@ def handle(args: argparse.Namespace) -> int:
             raise ValueError(f"--fit-windows must be >= 1, got {args.fit_windows}")
         if args.max_terms is not None and args.max_terms < 0:
             raise ValueError(f"--max-terms must be >= 0 (0: no cap), got {args.max_terms}")
+        if args.concurrency < 1:
+            raise ValueError(f"--concurrency must be >= 1, got {args.concurrency}")
         if use_llm:
             config = _llm_config(args).resolved()  # a missing endpoint fails here, before any model work
         corpus, loaded, windows = load_model_and_windows(args)
@@ -100,7 +105,8 @@ def _llm_config(args):
     return LLMSynthConfig(base_url=args.base_url, model=args.llm_model, n_candidates=args.candidates,
                           rounds=args.rounds, margin=args.margin, out_dir=args.out, max_requests=args.max_requests,
                           max_tokens=args.max_tokens, max_seconds=args.max_seconds,
-                          max_completion_tokens=args.completion_tokens, request_timeout_s=args.request_timeout)
+                          max_completion_tokens=args.completion_tokens, request_timeout_s=args.request_timeout,
+                          concurrency=args.concurrency)
 
 
 def _run_llm(args, config, loaded, windows, heads) -> dict:

@@ -41,6 +41,10 @@ class LLMSynthConfig:
         max_attempts: tries per request (429, 5xx, timeouts, connection errors).
         backoff_base_s, backoff_cap_s: exponential backoff with jitter; a
             server's Retry-After is honoured up to the cap.
+        concurrency: most requests in flight at once (`--concurrency`); 1 asks
+            one at a time. Different heads of a round are asked in parallel; the
+            results do not depend on it (unless a cap ends the run), and the
+            caps below still bound the run.
     Caps (the run stops cleanly when one is hit; the report says which):
         max_requests: HTTP requests (every attempt counts; cache hits do not).
         max_tokens: prompt + completion tokens (from `usage`, else counted).
@@ -65,6 +69,7 @@ class LLMSynthConfig:
     max_attempts: int = 4
     backoff_base_s: float = 1.0
     backoff_cap_s: float = 30.0
+    concurrency: int = 1
     max_requests: int = 200
     max_tokens: int = 500_000
     max_seconds: float = 3600.0
@@ -100,6 +105,8 @@ class LLMSynthConfig:
         for name, value in positive.items():
             if not value > 0:
                 raise SynthConfigError(f"{name} must be > 0, got {value!r}")
+        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or self.concurrency < 1:
+            raise SynthConfigError(f"concurrency must be an integer >= 1, got {self.concurrency!r}")
         if self.backoff_base_s < 0 or self.backoff_cap_s < 0:
             raise SynthConfigError("backoff_base_s and backoff_cap_s must be >= 0")
         return replace(

@@ -7,19 +7,30 @@ sources, validate each with the DSL, score the valid ones, and write a
 candidate that beats the head's best by `margin` to `out_dir` at once,
 atomically. A rejected candidate is never scored or run. Caps on requests,
 tokens and seconds end the run cleanly; the report says which.
+
+With `concurrency` N > 1 the heads of a round collect their replies in a pool
+of N threads (one head's own follow-up requests stay in order), while the
+calling thread validates, scores and writes each head's candidates in head
+order as soon as that head's replies are in; rounds follow one another. So,
+given a deterministic server, the programs, names and report do not depend on
+N, unless a cap ends the run (which heads got the last requests then depends on
+timing). Every HTTP attempt reserves its request and tokens in the budget
+before it is sent (see `Budget.reserve`).
 """
 
 from __future__ import annotations
 
 import math
 import random
+import threading
 import time
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
-from attnc.synth.budget import Budget
+from attnc.synth.budget import Budget, Spend
 from attnc.synth.cache import ReplyCache, request_key
 from attnc.synth.config import LLMSynthConfig
 from attnc.synth.extraction import extract_sources
@@ -72,8 +83,41 @@ class _Run:
         self.cache = cache
         self.now = now
         self.taken: set[str] = set()
+        self.stopped_by: str | None = None  # the first cap that stopped the run; no head is asked after it
+        self._stop_lock = threading.Lock()
 
     # -- replies -----------------------------------------------------------
+    def ask(self, state: _HeadState, messages: list[dict], round_index: int) -> list[str]:
+        """The head's reply texts for this round; none once a cap has stopped the run.
+        Runs in a worker thread when concurrency > 1 (it touches only this head's state)."""
+        with self._stop_lock:
+            if self.stopped_by is None:
+                self.stopped_by = self.budget.exhausted()
+            if self.stopped_by is not None:
+                return []
+        texts, cap = self.collect(state, messages, round_index)
+        if cap is not None:
+            with self._stop_lock:
+                self.stopped_by = self.stopped_by or cap
+        return texts
+
+    def replies(self, asks: list[tuple[_HeadState, list[dict]]], round_index: int,
+                pool: Executor | None) -> Iterator[list[str]]:
+        """Each head's reply texts, in head order. Without a pool a head is asked only
+        when the previous one's texts were taken (one request at a time); with one, all
+        heads are submitted at once and the pool's size bounds how many are in flight."""
+        if pool is None:
+            for state, messages in asks:
+                yield self.ask(state, messages, round_index)
+            return
+        futures = [pool.submit(self.ask, state, messages, round_index) for state, messages in asks]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
     def collect(self, state: _HeadState, messages: list[dict], round_index: int) -> tuple[list[str], str | None]:
         """Up to n_candidates reply texts: cached ones, then HTTP requests (a server
         that ignores `n` gets follow-up requests, one slot each). Also returns the
@@ -92,22 +136,22 @@ class _Run:
             })
             entry = self.cache.get(key) if self.cache else None
             if entry is not None and isinstance(entry.get("texts"), list):
-                self.budget.cached_replies += 1
+                self.budget.count_cached_reply()
                 state.report.cached_replies += 1
                 texts += [str(t) for t in entry["texts"]][:need]
                 continue
-            requests, prompt, completion = self.budget.requests, self.budget.prompt_tokens, self.budget.completion_tokens
+            spend = Spend()
             try:
-                reply = self.transport.complete(messages, n)
+                reply = self.transport.complete(messages, n, spend)
             except TransportError as exc:
                 state.report.reject(exc.kind, exc.detail)
                 break
             except BudgetExhausted as exc:
                 return texts, exc.cap
             finally:
-                state.report.requests += self.budget.requests - requests
-                state.report.prompt_tokens += self.budget.prompt_tokens - prompt
-                state.report.completion_tokens += self.budget.completion_tokens - completion
+                state.report.requests += spend.requests
+                state.report.prompt_tokens += spend.prompt_tokens
+                state.report.completion_tokens += spend.completion_tokens
             kept = [t[: 4 * config.max_reply_bytes + 1] for t in reply.texts][:need]
             if self.cache:
                 self.cache.put(key, {"texts": kept, "prompt_tokens": reply.prompt_tokens,
@@ -238,21 +282,28 @@ def run_llm_synthesis(
         head_report = HeadReport(head=task.head, best_before=task.best_iou, best_after=task.best_iou, best_name=task.best_name)
         report.heads.append(head_report)
         states.append(_HeadState(task, head_report, task.best_iou, task.best_name, task.best_source, rejections=[]))
-    for round_index in range(config.rounds):
-        for state in states:
-            if report.stopped_by is None:
-                report.stopped_by = budget.exhausted()
-            if report.stopped_by is not None:
+    pool = None
+    if config.concurrency > 1:
+        pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="attnc-synth")
+    try:
+        for round_index in range(config.rounds):
+            if run.stopped_by is not None:
                 break
-            feedback = None
-            if round_index > 0:
-                feedback = Feedback(state.best_name, state.best_source, state.best_iou, tuple(state.rejections))
-            state.rejections = []
-            messages = build_messages(state.task.summary, feedback)
-            prompt_hash = prompt_sha256(messages)
-            texts, report.stopped_by = run.collect(state, messages, round_index)
-            for index, text in enumerate(texts):
-                run.consider(state, text, prompt_hash, f"{state.task.head} r{round_index} c{index}")
+            asks = []
+            for state in states:
+                feedback = None
+                if round_index > 0:
+                    feedback = Feedback(state.best_name, state.best_source, state.best_iou, tuple(state.rejections))
+                state.rejections = []
+                asks.append((state, build_messages(state.task.summary, feedback)))
+            for (state, messages), texts in zip(asks, run.replies(asks, round_index, pool)):
+                prompt_hash = prompt_sha256(messages)
+                for index, text in enumerate(texts):
+                    run.consider(state, text, prompt_hash, f"{state.task.head} r{round_index} c{index}")
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    report.stopped_by = run.stopped_by
     report.spend = budget.to_json()
     report.spend["retries"] = transport.retries
     return report

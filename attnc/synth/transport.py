@@ -2,22 +2,24 @@
 
 The `openai` client runs with `max_retries=0`; this module retries 429, 5xx,
 timeouts and connection errors with exponential backoff and full jitter,
-honours `Retry-After` (capped), charges every attempt to the run's `Budget`,
-and never waits past the run's time cap. Malformed replies are errors, not
-crashes.
+honours `Retry-After` (capped), reserves every attempt in the run's `Budget`
+before sending it (settled with the real usage after), and never waits past the
+run's time cap. Malformed replies are errors, not crashes. One transport may be
+used from several threads at once.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 import openai
 
-from attnc.synth.budget import Budget
+from attnc.synth.budget import Budget, Spend
 from attnc.synth.config import LLMSynthConfig
 from attnc.synth.tokens import TokenCounter
 
@@ -58,6 +60,11 @@ class BudgetExhausted(Exception):
     def __init__(self, cap: str):
         self.cap = cap
         super().__init__(f"run cap reached: {cap}")
+
+
+def prompt_token_estimate(counter: TokenCounter, messages: list[dict]) -> int:
+    """Tokens of a chat prompt counted locally: each message's content plus 4 for its framing."""
+    return sum(counter.count(m["content"]) + 4 for m in messages)
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:
@@ -113,6 +120,12 @@ class ChatTransport:
         self.sleep = sleep
         self.rng = rng or random.Random(0)
         self.retries = 0
+        self._retries_lock = threading.Lock()
+
+    def reservation(self, messages: list[dict], n: int) -> int:
+        """Tokens one request reserves in the budget: its prompt counted locally, plus
+        `max_completion_tokens` for each of the `n` choices asked."""
+        return prompt_token_estimate(self.counter, messages) + n * self.config.max_completion_tokens
 
     def _backoff(self, attempt: int, retry_after: float | None) -> None:
         if retry_after is not None:
@@ -121,25 +134,31 @@ class ChatTransport:
             delay = self.rng.uniform(0, min(self.config.backoff_cap_s, self.config.backoff_base_s * 2**attempt))
         if delay >= self.budget.seconds_left():
             raise BudgetExhausted("max_seconds")
-        self.retries += 1
+        with self._retries_lock:
+            self.retries += 1
         self.sleep(delay)
 
-    def complete(self, messages: list[dict], n: int) -> ChatReply:
+    def complete(self, messages: list[dict], n: int, spend: Spend | None = None) -> ChatReply:
         """One chat completion with `n` choices asked (the server may send fewer).
+
+        Each attempt reserves one request and `reservation(messages, n)` tokens in
+        the budget before it is sent, and settles them with the real usage after.
+        `spend`, when given, is charged the same (e.g. one head's account).
 
         Raises:
             TransportError: the last attempt failed, or a non-retryable error.
             BudgetExhausted: a cap was reached before or between attempts.
         """
         last_error: TransportError | None = None
+        reserved = self.reservation(messages, n)
         for attempt in range(self.config.max_attempts):
-            cap = self.budget.exhausted()
+            cap = self.budget.reserve(reserved, spend)
             if cap is not None:
                 raise BudgetExhausted(cap)
-            timeout = min(self.config.request_timeout_s, self.budget.seconds_left())
-            self.budget.charge_request()
+            prompt = completion = 0
             retry_after = None
             try:
+                timeout = min(self.config.request_timeout_s, self.budget.seconds_left())
                 response = self.client.chat.completions.create(
                     model=self.config.model,
                     messages=messages,
@@ -148,6 +167,9 @@ class ChatTransport:
                     max_tokens=self.config.max_completion_tokens,
                     timeout=timeout,
                 )
+                reply = self._reply(response, messages)
+                prompt, completion = reply.prompt_tokens, reply.completion_tokens
+                return reply
             except openai.APITimeoutError as exc:
                 last_error = TransportError("timeout", f"no reply within {timeout:.1f}s ({exc})")
             except openai.APIConnectionError as exc:
@@ -159,8 +181,8 @@ class ChatTransport:
                 raise TransportError("http_error", f"HTTP {exc.status_code}: {exc.message}") from exc
             except (json.JSONDecodeError, UnicodeDecodeError, openai.APIResponseValidationError) as exc:
                 raise TransportError("http_error", f"malformed reply: {exc}") from exc
-            else:
-                return self._reply(response, messages)
+            finally:
+                self.budget.settle(reserved, prompt, completion, spend)
             if attempt + 1 < self.config.max_attempts:
                 self._backoff(attempt, retry_after)
         assert last_error is not None
@@ -173,7 +195,6 @@ class ChatTransport:
         completion = getattr(usage, "completion_tokens", None)
         reported = isinstance(prompt, int) and isinstance(completion, int)
         if not reported:
-            prompt = sum(self.counter.count(m["content"]) + 4 for m in messages)
+            prompt = prompt_token_estimate(self.counter, messages)
             completion = sum(self.counter.count(t[: 4 * self.config.max_reply_bytes]) for t in texts)
-        self.budget.charge_tokens(prompt, completion)
         return ChatReply(texts=texts, prompt_tokens=prompt, completion_tokens=completion, usage_reported=reported)
