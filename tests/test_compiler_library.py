@@ -99,15 +99,19 @@ def test_tampered_source_is_refused(library_dir, tmp_path):
         load_library(lib)
 
 
-def test_tampered_source_with_matching_hash_is_revalidated(library_dir, tmp_path):
-    lib = _copy(library_dir, tmp_path)
-    evil = BROKEN.replace("broken", "previous_token")
-    (lib / "sources" / "previous_token.py").write_text(evil)
+def _replace_source(lib: Path, name: str, text: str) -> None:
+    """Put `text` in place of program `name`'s stored source, with a manifest hash that matches it."""
+    (lib / "sources" / f"{name}.py").write_text(text)
     manifest = json.loads((lib / "manifest.json").read_text())
     for record in manifest["programs"]:
-        if record["name"] == "previous_token":
-            record["sha256"] = source_sha256(evil)
+        if record["name"] == name:
+            record["sha256"] = source_sha256(text)
     (lib / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_tampered_source_with_matching_hash_is_revalidated(library_dir, tmp_path):
+    lib = _copy(library_dir, tmp_path)
+    _replace_source(lib, "previous_token", BROKEN.replace("broken", "previous_token"))
     library = load_library(lib, vocab=probe_vocab())
     with pytest.raises(LibraryError, match="no longer validates"):
         library.matrices(["previous_token"], probe_ids()[:1])
@@ -132,13 +136,7 @@ def test_a_library_compiled_in_this_process_is_not_validated_twice(library_dir, 
 def test_a_reused_program_must_have_the_manifests_name(library_dir, tmp_path):
     """Another program's source (and hash) under a record's name is refused, reused or not."""
     lib = _copy(library_dir, tmp_path)
-    other = (lib / "sources" / "self_copy.py").read_text()
-    (lib / "sources" / "previous_token.py").write_text(other)
-    manifest = json.loads((lib / "manifest.json").read_text())
-    for record in manifest["programs"]:
-        if record["name"] == "previous_token":
-            record["sha256"] = source_sha256(other)
-    (lib / "manifest.json").write_text(json.dumps(manifest))
+    _replace_source(lib, "previous_token", (lib / "sources" / "self_copy.py").read_text())
     library = load_library(lib, vocab=probe_vocab())
     with pytest.raises(LibraryError, match="defines 'self_copy'"):
         library.matrices(["previous_token"], probe_ids()[:1])

@@ -197,11 +197,11 @@ class Library:
         if record is None or record.status != "ok":
             raise KeyError(f"no compiled program named {name!r} in {self.path}")
         source_path = self.path / SOURCES_DIR / f"{name}.py"
-        self.source_text(name)  # the stored source has the manifest's sha256
+        text = self.source_text(name)  # the stored source has the manifest's sha256
         compiled = recall(record.sha256, record.backend, self.device)  # validated by this process already
         if compiled is None:
             try:
-                program = parse_program(self.source_text(name), str(source_path))
+                program = parse_program(text, str(source_path))
             except ProgramError as exc:
                 raise LibraryError(f"{source_path}: the stored source no longer validates:\n{exc}") from None
             compiled = compile_program(program, backend=record.backend, kernel_dir=self.path / KERNELS_DIR,

@@ -48,12 +48,16 @@ def n_shards_for(n_windows: int, shard_size: int) -> int:
 
 def write_json_atomic(path: Path, data: dict) -> None:
     """Write JSON to a temporary file beside `path`, then rename it into place."""
+    write_bytes_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to a temporary file beside `path`, then rename it into place (no torn files)."""
     path = Path(path)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(handle, "w") as out:
-            json.dump(data, out, indent=2)
-            out.write("\n")
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

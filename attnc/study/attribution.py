@@ -412,10 +412,10 @@ def screened_impact(
         the rest by their estimate; the two LossImpacts.
     """
     estimated = loss_impact(loaded, source, replacement, ids, batch_size=8, progress=progress)
-    candidates = set(estimated.order()[:measure])
+    by_estimate = estimated.order()
+    candidates = set(by_estimate[:measure])
     measured = measured_impact(loaded, source, restrict(replacement, candidates), ids, progress=progress)
-    rest = [head for head in estimated.order() if head not in candidates]
-    return measured.order() + rest, measured, estimated
+    return measured.order() + by_estimate[measure:], measured, estimated
 
 
 def restrict(replacement: "ReplacementMap | MeanAblation", heads: set[str]) -> "ReplacementMap | MeanAblation":

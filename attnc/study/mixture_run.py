@@ -14,8 +14,8 @@ that single program (weight 1), so the fit IoU never drops below it.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np

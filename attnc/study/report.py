@@ -92,7 +92,7 @@ def build_results(ctx: StudyContext) -> dict:
         "max_mixture_programs": ctx.config.mixtures,
         "replacement_uses": ctx.config.use,
         "order": ctx.order["criterion"],
-        "order_measured_heads": _measured_heads(ctx.order),
+        "order_measured_heads": _n_measured_heads(ctx.order),
         "ppl_baseline": next(p["ppl"] for p in ppl_points if p["n_heads_replaced"] == 0),
         "sweep": [{"fraction": p["fraction"], "n_heads_replaced": p["n_heads_replaced"], "ppl": p["ppl"],
                    "ppl_increase_pct": p["ppl_increase_pct"], "tokens_evaluated": p["tokens_evaluated"],
@@ -403,7 +403,7 @@ def headline_table(results: dict) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
-def _measured_heads(order: dict) -> int:
+def _n_measured_heads(order: dict) -> int:
     """How many heads the order measured exactly (all of a measured order unless it screened; 0 else)."""
     if "measured_heads" in order:
         return len(order["measured_heads"])

@@ -233,19 +233,12 @@ def _shard_path(checkpoint: Path, position: int) -> Path:
 
 def _keep_shard(checkpoint: Path, position: int, shard: ShardScores) -> None:
     """Write one finished shard's sums atomically (a torn file is never read back)."""
-    import os
     import pickle
-    import tempfile
+
+    from attnc.runtime.store import write_bytes_atomic
 
     Path(checkpoint).mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=".shard.", dir=checkpoint)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            pickle.dump(shard, out, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, _shard_path(checkpoint, position))
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_bytes_atomic(_shard_path(checkpoint, position), pickle.dumps(shard, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _finished_shards(checkpoint: Path, n_tasks: int) -> dict[int, ShardScores]:
