@@ -132,13 +132,15 @@ def numpy_float_inside(node: ast.AST) -> bool:
 
 
 def literal_constant(node: ast.AST) -> ast.Constant | None:
-    """`node` as a literal: a constant, or a signed number (`-0.5` is `USub(0.5)` in Python's AST)."""
+    """`node` as a literal: a constant, or a signed number (`-0.5` is `USub(0.5)` in Python's AST;
+    tuned programs write a flipped sign as `-(-0.5)`)."""
     if isinstance(node, ast.Constant):
         return node
-    if (isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd))
-            and isinstance(node.operand, ast.Constant) and type(node.operand.value) in (int, float)):
-        value = node.operand.value
-        return ast.Constant(value=-value if isinstance(node.op, ast.USub) else value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        inner = literal_constant(node.operand)
+        if inner is None or type(inner.value) not in (int, float):  # -True is an int in Python: not folded
+            return None
+        return ast.Constant(value=-inner.value if isinstance(node.op, ast.USub) else inner.value)
     return None
 
 
