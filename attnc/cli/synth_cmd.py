@@ -58,7 +58,7 @@ def register(subparsers) -> None:
                               "together; default 12; 0: no cap): the least important are dropped, the rest refitted")
     offline.add_argument("--profile-length", type=int, default=None, metavar="L",
                          help="a relative-position profile: one weight per distance 0..L-1 back, written as one "
-                              "literal table (default 8; 0: none, the self/previous-token indicators instead)")
+                              "literal table in place of the self/previous-token indicators (default 0: none)")
     parser.set_defaults(func=handle)
 
 

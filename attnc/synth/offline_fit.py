@@ -69,7 +69,9 @@ class FitConfig:
         max_total_terms: most weighted terms per head after the refit (features, token
             sets and query sets together; 0: no cap).
         objective: "iou", "faithful" or "both" (module docstring).
-        profile_length: distances 0..L-1 back get one profile weight each (0: no profile).
+        profile_length: distances 0..L-1 back get one profile weight each (0: no profile;
+            the default, since on 18 heads of SmolLM2 (layers 2 and 10, valid-dev windows
+            0..199) L = 8 fitted worse than the indicators, held-out IoU 0.439 vs 0.460).
     """
 
     ce_steps: int = 100
@@ -87,7 +89,7 @@ class FitConfig:
     max_query_groups: int = 2
     max_total_terms: int = 12
     objective: str = "iou"
-    profile_length: int = 8
+    profile_length: int = 0
 
 
 #: Pair features a relative-position profile makes redundant (distance indicators).
