@@ -101,3 +101,23 @@ def test_offline_max_terms(model_dir, tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     assert seen and all(c.max_total_terms == 3 for c in seen)
     assert FitConfig().max_total_terms == 12
+
+
+def test_offline_profile_length(model_dir, tmp_path, capsys, monkeypatch):
+    """--profile-length reaches the fit (default 0: no profile); a negative one is refused."""
+    for var in ("OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["synth", "--offline", "--profile-length", "-2"] + common(model_dir, tmp_path / "bad")) == 2
+    assert "--profile-length must be >= 0" in capsys.readouterr().err
+    seen = []
+    import attnc.synth.offline as offline
+
+    real = offline.fit_heads
+    monkeypatch.setattr(offline, "fit_heads", lambda *a, **k: seen.append(a[6]) or real(*a, **k))  # a[6]: config
+    assert main(["synth", "--offline", "--profile-length", "6", "--fit-windows", "2"]
+                + common(model_dir, tmp_path / "out")) == 0
+    capsys.readouterr()
+    assert seen and all(c.profile_length == 6 and c.max_total_terms == 12 for c in seen)
+    from attnc.synth.offline_fit import FitConfig
+
+    assert FitConfig().profile_length == 0

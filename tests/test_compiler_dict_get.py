@@ -15,6 +15,10 @@ NATIVE = {
     "by_distance": "return {0: 2.0, 1: 1.0, 3: 0.25}.get(q - k, 0.1) if k <= q else 0.0",
     "bool_keys": "return {True: 3, 2: 1}.get(int(k == q) + (k == 0), 0) * 1.0",
     "duplicate_keys": "return {1: 1.0, 1.0: 5.0, 0: 2.0}.get(q - k, 0.5) if k <= q else 0.0",
+    # a relative-position profile: signed literals (USub in Python's AST) as values, keys and default
+    "signed_profile": "return np.exp({0: 1.5, 1: -0.75, 2: -2.0, -1: 9.0, 3: +0.5}.get(q - k, -3.25))",
+    "signed_int_keys": "return {-2: 1.0, -1: 2.0, 0: -0.0}.get(k - q, -1.5) * (k <= q)",
+    "nested_signs": "return {0: -(-0.5), 1: +(-2.0), -(-3): 4.0}.get(q - k, - - -1.0) * (k <= q)",
 }
 
 PAPER = '''import numpy as np
@@ -70,6 +74,8 @@ def test_paper_dict_get_compiles_to_numba_and_equals_the_interpreter(n):
     "return {0: 1, 1: 2.0}.get(q - k, 0.0)",       # int or float depending on the key
     "return {0: 1.0}.get(q - k)",                   # None when missing
     "return {0: float('inf')}.get(q - k, 0.0)",
+    "return {0: -q}.get(q - k, 0.0) * 1.0",        # a value that is no literal
+    "return {0: -True}.get(q - k, 0)",              # a negated bool is no number literal
 ])
 def test_dict_get_of_unclear_type_stays_interpreted(body):
     try:

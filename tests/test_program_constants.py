@@ -30,6 +30,17 @@ DECAY = '''def decay(q: int, k: int, w: Window) -> float:
 '''
 
 
+PROFILE = '''import numpy as np
+
+
+def profile(q: int, k: int, w: Window) -> float:
+    """A relative-position profile (a literal table over distances) and punctuation keys."""
+    score = {0: 1.5, 1: -0.75, 2: 0.25}.get(q - k, 0.0)
+    score = score - 0.5 * w.is_punct[k]
+    return np.exp(score)
+'''
+
+
 @pytest.fixture(scope="module")
 def loaded():
     return tiny_model("llama", n_layers=2, n_heads=4)
@@ -146,3 +157,23 @@ def test_constants_that_overflow_stop_tuning_and_keep_the_last_good_ones(loaded)
     assert math.isfinite(result.kl_end) and result.kl_end <= result.kl_start
     for values in result.constants.values():
         assert all(math.isfinite(v) and abs(v) < 1e4 for v in values)
+
+
+def test_a_profile_table_is_tuned_and_written_back_as_a_kernel(loaded):
+    """The values of a `{d: v}.get(q - k, 0.0)` profile are constants like any other; a sign
+    the tuning flips (`-(-0.5)`) still compiles to a kernel, not the interpreter."""
+    ids = _ids(loaded, seed=2)
+    program = ParametricProgram("profile", PROFILE, loaded.vocab)
+    assert list(program.initial) == [1.5, 0.75, 0.25, 0.5]
+    values = torch.tensor(program.initial, requires_grad=True)
+    got = program.matrices(ids, values)
+    want = compile_program(parse_program(PROFILE)).evaluate(ids, loaded.vocab)
+    np.testing.assert_allclose(got.detach().numpy(), want, atol=1e-12)
+    (got * torch.rand_like(got)).sum().backward()
+    assert torch.all(values.grad != 0)
+    text = program.source_with([1.0, -0.5, 0.75, 0.25], "profile_tuned", "tuned on a test")
+    assert "-(-0.5)" in text
+    compiled = compile_program(parse_program(text))
+    assert compiled.backend == "numpy", compiled.messages
+    np.testing.assert_allclose(compiled.evaluate(ids, loaded.vocab),
+                               program.matrices(ids, torch.tensor([1.0, -0.5, 0.75, 0.25])).numpy(), atol=1e-12)

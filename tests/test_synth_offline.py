@@ -263,9 +263,44 @@ def test_total_terms_are_capped_by_importance(tiny):
     args = (truth[:, None].astype(np.float32), feats, names, key_token.reshape(ids.shape),
             [str(s) for s in strings], ["0.0"])
     capped, = fit_heads(*args, config=FitConfig(ce_steps=40, steps=60, refit_steps=30, min_importance=0.0,
-                                                min_token_count=10**6, max_total_terms=2))
+                                                min_token_count=10**6, max_total_terms=2, profile_length=0))
     free, = fit_heads(*args, config=FitConfig(ce_steps=40, steps=60, refit_steps=30, min_importance=0.0,
-                                              min_token_count=10**6, max_total_terms=0))
+                                              min_token_count=10**6, max_total_terms=0, profile_length=0))
     assert set(capped.weights) == {"sink", "prev1"}
     assert len(free.weights) > 2
     assert capped.weights["sink"] > 1.0 and capped.weights["prev1"] > 1.0
+
+
+def test_a_distance_profile_is_fitted_as_one_table_and_emitted_as_a_kernel(tiny):
+    """A head that weighs keys by distance (not monotone: 2 back more than 1 back) is fitted by
+    the relative-position profile; with a budget of 2 terms it keeps the profile (one term)
+    and the sink; the emitted program is one `{d: w}.get(q - k, 0.0)` table, compiles to a
+    kernel and computes what the fitted model does."""
+    from attnc.synth.offline import _terms_from_model
+    from attnc.synth.offline_fit import fit_heads
+
+    rng = np.random.default_rng(5)
+    ids = rng.integers(0, len(tiny.tokenizer), size=(16, 24))
+    names = tuple(f.name for f in FEATURES[:9])  # positional features, prev1..prev4 among them
+    feats = feature_tensor(window_features(ids, tiny.vocab), names)
+    n = ids.shape[1]
+    back = np.arange(n)[:, None] - np.arange(n)[None, :]
+    table = {0: 1.0, 1: 0.5, 2: 2.5, 3: -1.0, 5: 1.5}
+    score = np.vectorize(lambda d: table.get(int(d), 0.0))(back)[None] + 3.0 * feats[..., names.index("sink")]
+    truth = _softmax_rows(score)
+    strings, key_token = np.unique(ids, return_inverse=True)
+    model, = fit_heads(truth[:, None].astype(np.float32), feats, names, key_token.reshape(ids.shape),
+                       [str(s) for s in strings], ["0.0"],
+                       config=FitConfig(ce_steps=80, steps=120, refit_steps=60, min_importance=0.0,
+                                        min_token_count=10**6, max_total_terms=2, profile_length=8))
+    assert len(model.profile) == 8 and set(model.weights) <= {"sink"}
+    assert model.fit_iou > 0.9
+    fitted = np.array(model.profile) - model.profile[4]  # a softmax is shift-invariant: compare to 4 back (0)
+    np.testing.assert_allclose(fitted[[0, 1, 2, 3, 5]], [1.0, 0.5, 2.5, -1.0, 1.5], atol=0.35)
+    terms = _terms_from_model(model)
+    source, _, compiled = build_program("profile_head", terms, "Probe.", [])
+    assert ".get(q - k, 0.0)" in source and compiled.backend != "interpreted", compiled.messages
+    assert source.count("score = ") <= 3  # the profile is one line, not one term per distance
+    want = np.vectorize(lambda d: dict(terms.profile).get(int(d), 0.0))(back)[None] + sum(
+        w * feats[..., names.index(f)] for f, w in terms.weights)
+    np.testing.assert_allclose(compiled.evaluate(ids, tiny.vocab), _softmax_rows(want), atol=1e-6)

@@ -56,6 +56,9 @@ def register(subparsers) -> None:
     offline.add_argument("--max-terms", type=int, default=None, metavar="N",
                          help="most weighted terms per fitted program (features, token sets and query sets "
                               "together; default 12; 0: no cap): the least important are dropped, the rest refitted")
+    offline.add_argument("--profile-length", type=int, default=None, metavar="L",
+                         help="a relative-position profile: one weight per distance 0..L-1 back, written as one "
+                              "literal table in place of the self/previous-token indicators (default 0: none)")
     parser.set_defaults(func=handle)
 
 
@@ -72,6 +75,8 @@ def handle(args: argparse.Namespace) -> int:
             raise ValueError(f"--fit-windows must be >= 1, got {args.fit_windows}")
         if args.max_terms is not None and args.max_terms < 0:
             raise ValueError(f"--max-terms must be >= 0 (0: no cap), got {args.max_terms}")
+        if args.profile_length is not None and args.profile_length < 0:
+            raise ValueError(f"--profile-length must be >= 0 (0: no profile), got {args.profile_length}")
         if args.concurrency < 1:
             raise ValueError(f"--concurrency must be >= 1, got {args.concurrency}")
         if use_llm:
@@ -149,7 +154,8 @@ def _run_offline(args, loaded, windows, heads) -> dict:
     from attnc.synth.offline import synthesize_offline
     from attnc.synth.offline_fit import FitConfig
 
-    config = FitConfig() if args.max_terms is None else FitConfig(max_total_terms=args.max_terms)
+    knobs = {"max_total_terms": args.max_terms, "profile_length": args.profile_length}
+    config = FitConfig(**{name: value for name, value in knobs.items() if value is not None})
     described = windows.describe()
     fitted_on = (f"{args.corpus} (sha256 {str(described.get('corpus_sha256', ''))[:12]}), fit split of windows "
                  f"{args.skip_windows}..{args.skip_windows + len(windows) - 1} of {args.window} tokens, seed {args.seed}")

@@ -198,6 +198,14 @@ class _ArrayGen:
                                 f"{self._cast(result, kind)})")
         return result
 
+    def _table_value(self, value, kind: str) -> str:
+        """A dict.get table's value: float values as kernel constants (tunable, like any
+        float literal of the program), ints and bools written in place (structure)."""
+        if kind != FLOAT:
+            return repr(value)
+        self.constants.append(float(value))
+        return f"C[{len(self.constants) - 1}]"
+
     def _continue_conds(self, values, is_and: bool, conds: tuple) -> list[str]:
         out: list[str] = []
         for value in values:
@@ -283,9 +291,9 @@ class _ArrayGen:
             table, default = constant_dict_get(node)
             key = self.numeric(node.args[0], conds)
             cast = "ops.asfloat" if kind == FLOAT else ""
-            result = f"{cast}({default!r})"
+            result = f"{cast}({self._table_value(default, kind)})"
             for k, v in reversed(list(table.items())):
-                result = self.fresh(f"ops.where({key} == {k!r}, {cast}({v!r}), {result})")
+                result = self.fresh(f"ops.where({key} == {k!r}, {cast}({self._table_value(v, kind)}), {result})")
             return result
         if is_numpy_elementwise(node):
             assert node.func.attr in NUMPY_ELEMENTWISE

@@ -131,19 +131,40 @@ def numpy_float_inside(node: ast.AST) -> bool:
     return any(is_numpy_elementwise(n) for n in ast.walk(node))
 
 
+def literal_constant(node: ast.AST) -> ast.Constant | None:
+    """`node` as a literal: a constant, or a signed number (`-0.5` is `USub(0.5)` in Python's AST;
+    tuned programs write a flipped sign as `-(-0.5)`)."""
+    if isinstance(node, ast.Constant):
+        return node
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        inner = literal_constant(node.operand)
+        if inner is None or type(inner.value) not in (int, float):  # -True is an int in Python: not folded
+            return None
+        return ast.Constant(value=-inner.value if isinstance(node.op, ast.USub) else inner.value)
+    return None
+
+
 def constant_dict_get(node: ast.AST) -> tuple[dict, object] | None:
-    """`{k: v, ...}.get(x, default)` on a literal dict of constants: (the dict, default); else None."""
+    """`{k: v, ...}.get(x, default)` on a literal dict of constants: (the dict, default); else None.
+
+    Keys, values and the default may be signed numbers (a relative-position profile
+    `{0: 1.2, 1: -0.4}.get(q - k, -2.0)`); `**` unpacking (a None key) is no literal.
+    """
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
-            and isinstance(node.func.value, ast.Dict) and not node.keywords and len(node.args) == 2
-            and isinstance(node.args[1], ast.Constant)):
+            and isinstance(node.func.value, ast.Dict) and not node.keywords and len(node.args) == 2):
         return None
     entries = node.func.value
-    if not all(isinstance(e, ast.Constant) for e in [*entries.keys, *entries.values]):  # also no `**` (None key)
+    if any(k is None for k in entries.keys):
         return None
-    numbers = [e.value for e in [*entries.keys, *entries.values, node.args[1]] if isinstance(e.value, float)]
+    keys = [literal_constant(k) for k in entries.keys]
+    values = [literal_constant(v) for v in entries.values]
+    default = literal_constant(node.args[1])
+    if any(e is None for e in [*keys, *values, default]):
+        return None
+    numbers = [e.value for e in [*keys, *values, default] if isinstance(e.value, float)]
     if any(x - x != 0.0 for x in numbers):  # inf/NaN: no literal to write in a kernel
         return None
-    return {k.value: v.value for k, v in zip(entries.keys, entries.values)}, node.args[1].value
+    return {k.value: v.value for k, v in zip(keys, values)}, default.value
 
 
 def _dict_get_type(node: ast.Call, tables) -> str:

@@ -13,6 +13,7 @@ them, `attnc.study.executor.StageExecutor` runs them. The window-parallel ones
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -23,10 +24,17 @@ ORDER_CRITERIA = {"measured": "measured_loss_impact", "loss": "estimated_loss_im
 
 
 def compile_stage(directory: Path, program_paths: Sequence[Path], backend: str) -> dict:
-    """Compile the program files into ``directory/lib``."""
+    """Compile the program files into ``directory/lib``.
+
+    The stage runs only when unfinished, so a ``lib`` already there is a run's torn
+    output (interrupted mid-compile): it is this stage's own and is compiled afresh.
+    """
     from attnc.compiler.library_build import build_library
 
-    built = build_library(list(program_paths), directory / "lib", backend=backend)
+    lib = directory / "lib"
+    if lib.exists():
+        shutil.rmtree(lib)
+    built = build_library(list(program_paths), lib, backend=backend)
     return {"n_programs": len(built.records) - len(built.failed),
             "failed": {r.name: "; ".join(r.messages)[:500] for r in built.failed}}
 

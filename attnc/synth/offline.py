@@ -149,7 +149,8 @@ def _terms_from_model(model: HeadModel) -> ProgramTerms:
         kept = tuple(sorted(t for t in tokens if safe_token(t)))
         if kept and round(value, 2) != 0.0:
             query_groups.append((feature, round(value, 2), kept))
-    return ProgramTerms(weights, tuple(groups), query_groups=tuple(query_groups))
+    profile = tuple((d, round(w, 2)) for d, w in enumerate(model.profile) if round(w, 2) != 0.0)
+    return ProgramTerms(weights, tuple(groups), query_groups=tuple(query_groups), profile=profile)
 
 
 def _exact_iou(compiled: CompiledProgram, ids: np.ndarray, attn: np.ndarray, vocab, batch: int = 64) -> np.ndarray:

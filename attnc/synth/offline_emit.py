@@ -38,17 +38,20 @@ class ProgramTerms:
             feature when the query token is in the set.
         mixture: for template programs, (weight, DSL expression) terms summed
             directly (no exp); empty for log-linear programs.
+        profile: (distance back, weight) pairs of a relative-position profile,
+            written as one literal table `{d: weight}.get(q - k, 0.0)`.
     """
 
     weights: tuple[tuple[str, float], ...] = ()
     token_groups: tuple[tuple[float, tuple[str, ...]], ...] = ()
     mixture: tuple[tuple[float, str], ...] = ()
     query_groups: tuple[tuple[str, float, tuple[str, ...]], ...] = ()
+    profile: tuple[tuple[int, float], ...] = ()
 
     def signature(self) -> tuple:
         """Hashable identity used to share one program between heads."""
         return (self.weights, tuple((w, tuple(sorted(t))) for w, t in self.token_groups), self.mixture,
-                tuple((f, w, tuple(sorted(t))) for f, w, t in self.query_groups))
+                tuple((f, w, tuple(sorted(t))) for f, w, t in self.query_groups), self.profile)
 
 
 def _num(x: float) -> str:
@@ -77,7 +80,21 @@ def describe_terms(terms: ProgramTerms, limit: int = 4) -> str:
         feat, value, tokens = max(terms.query_groups, key=lambda g: abs(g[1]))
         parts.append(f"{FEATURE_BY_NAME[feat].meaning} after query tokens like {', '.join(sorted(tokens)[:3])} "
                      f"({value:+.2f})")
+    if terms.profile:
+        parts.append(describe_profile(terms.profile))
     return "; ".join(parts) if parts else "uniform over earlier tokens"
+
+
+def describe_profile(profile: tuple[tuple[int, float], ...]) -> str:
+    """The profile in words: where it is strongest and weakest within its distances."""
+    words = {0: "itself", 1: "the previous token"}
+    top = max(profile, key=lambda dv: dv[1])
+    low = min(profile, key=lambda dv: dv[1])
+    say = lambda d: words.get(d, f"{d} tokens back")  # noqa: E731
+    text = f"by distance, most to {say(top[0])} ({top[1]:+.2f})"
+    if low[1] < 0:
+        text += f", least to {say(low[0])} ({low[1]:+.2f})"
+    return text
 
 
 def render(name: str, terms: ProgramTerms, docstring: str, header: list[str], *, power_form: bool) -> str:
@@ -104,6 +121,9 @@ def render(name: str, terms: ProgramTerms, docstring: str, header: list[str], *,
         score.append(f"{_num(weight)} * (w.tok[k] in {_token_set(tokens)})")
     for feat, weight, tokens in terms.query_groups:
         score.append(f"{_num(weight)} * ({FEATURE_BY_NAME[feat].dsl} and w.tok[q] in {_token_set(tokens)})")
+    if terms.profile:
+        table = ", ".join(f"{d}: {_num(weight)}" for d, weight in terms.profile)
+        score.append(f"{{{table}}}.get(q - k, 0.0)")
     lines.append(f"    score = {score[1] if len(score) > 1 else '0.0'}")
     for term in score[2:]:
         op, term = ("-", term[1:]) if term.startswith("-") else ("+", term)
