@@ -83,41 +83,26 @@ def test_offline_fit_windows(model_dir, tmp_path, capsys, monkeypatch):
     assert report["n_fit_windows"] == 2
 
 
-def test_offline_max_terms(model_dir, tmp_path, capsys, monkeypatch):
-    """--max-terms caps each fitted program's weighted terms; a negative cap is refused before any work."""
+@pytest.mark.parametrize("flag, bad, good, field, default", [
+    ("--max-terms", "-1", "3", "max_total_terms", 12),        # caps each program's weighted terms
+    ("--profile-length", "-2", "6", "profile_length", 0),   # a distance profile; 0: none
+])
+def test_offline_fit_knobs(flag, bad, good, field, default, model_dir, tmp_path, capsys, monkeypatch):
+    """An offline fit option reaches every fit_heads call (the other knobs keep their defaults);
+    a negative value is refused before any work."""
     from attnc.synth.offline_fit import FitConfig
 
     for var in ("OPENAI_BASE_URL", "OPENAI_API_KEY"):
         monkeypatch.delenv(var, raising=False)
-    assert main(["synth", "--offline", "--max-terms", "-1"] + common(model_dir, tmp_path / "bad")) == 2
-    assert "--max-terms must be >= 0" in capsys.readouterr().err
+    assert main(["synth", "--offline", flag, bad] + common(model_dir, tmp_path / "bad")) == 2
+    assert f"{flag} must be >= 0" in capsys.readouterr().err
     seen = []
     import attnc.synth.offline as offline
 
     real = offline.fit_heads
     monkeypatch.setattr(offline, "fit_heads", lambda *a, **k: seen.append(a[6]) or real(*a, **k))  # a[6]: config
-    assert main(["synth", "--offline", "--max-terms", "3", "--fit-windows", "2"]
-                + common(model_dir, tmp_path / "out")) == 0
+    assert main(["synth", "--offline", flag, good, "--fit-windows", "2"] + common(model_dir, tmp_path / "out")) == 0
     capsys.readouterr()
-    assert seen and all(c.max_total_terms == 3 for c in seen)
-    assert FitConfig().max_total_terms == 12
-
-
-def test_offline_profile_length(model_dir, tmp_path, capsys, monkeypatch):
-    """--profile-length reaches the fit (default 0: no profile); a negative one is refused."""
-    for var in ("OPENAI_BASE_URL", "OPENAI_API_KEY"):
-        monkeypatch.delenv(var, raising=False)
-    assert main(["synth", "--offline", "--profile-length", "-2"] + common(model_dir, tmp_path / "bad")) == 2
-    assert "--profile-length must be >= 0" in capsys.readouterr().err
-    seen = []
-    import attnc.synth.offline as offline
-
-    real = offline.fit_heads
-    monkeypatch.setattr(offline, "fit_heads", lambda *a, **k: seen.append(a[6]) or real(*a, **k))  # a[6]: config
-    assert main(["synth", "--offline", "--profile-length", "6", "--fit-windows", "2"]
-                + common(model_dir, tmp_path / "out")) == 0
-    capsys.readouterr()
-    assert seen and all(c.profile_length == 6 and c.max_total_terms == 12 for c in seen)
-    from attnc.synth.offline_fit import FitConfig
-
-    assert FitConfig().profile_length == 0
+    expected = FitConfig(**{field: int(good)}, objective="both")  # --objective's default
+    assert seen and all(c == expected for c in seen)
+    assert getattr(FitConfig(), field) == default

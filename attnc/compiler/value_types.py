@@ -154,9 +154,7 @@ def constant_dict_get(node: ast.AST) -> tuple[dict, object] | None:
             and isinstance(node.func.value, ast.Dict) and not node.keywords and len(node.args) == 2):
         return None
     entries = node.func.value
-    if any(k is None for k in entries.keys):
-        return None
-    keys = [literal_constant(k) for k in entries.keys]
+    keys = [literal_constant(k) for k in entries.keys]  # a `**` entry has key None: no literal
     values = [literal_constant(v) for v in entries.values]
     default = literal_constant(node.args[1])
     if any(e is None for e in [*keys, *values, default]):

@@ -85,15 +85,17 @@ def describe_terms(terms: ProgramTerms, limit: int = 4) -> str:
     return "; ".join(parts) if parts else "uniform over earlier tokens"
 
 
+def _distance_words(d: int) -> str:
+    return {0: "itself", 1: "the previous token"}.get(d, f"{d} tokens back")
+
+
 def describe_profile(profile: tuple[tuple[int, float], ...]) -> str:
     """The profile in words: where it is strongest and weakest within its distances."""
-    words = {0: "itself", 1: "the previous token"}
     top = max(profile, key=lambda dv: dv[1])
     low = min(profile, key=lambda dv: dv[1])
-    say = lambda d: words.get(d, f"{d} tokens back")  # noqa: E731
-    text = f"by distance, most to {say(top[0])} ({top[1]:+.2f})"
+    text = f"by distance, most to {_distance_words(top[0])} ({top[1]:+.2f})"
     if low[1] < 0:
-        text += f", least to {say(low[0])} ({low[1]:+.2f})"
+        text += f", least to {_distance_words(low[0])} ({low[1]:+.2f})"
     return text
 
 
