@@ -1,10 +1,11 @@
 """Pass 1: checked program -> lowered program (one function, constants and helpers inlined).
 
 The DSL hands over a validated `ast.Module`. Lowering makes it self-contained:
-module-level constants are substituted where they are read, and calls to
+module-level constants are substituted where they are read, calls to
 helper functions are replaced by the helper's body turned into one expression
-(`flatten_body`), so every later pass sees a single function over its
-parameters. A helper that cannot become an expression (it loops) is reported
+(`flatten_body`), and a signed number literal (`-1`, `-0.5`: a unary minus
+over a constant in Python's AST) becomes one constant, so every later pass
+sees a single function over its parameters and `x in (-1, 2)` is a literal set. A helper that cannot become an expression (it loops) is reported
 as unsupported and the program runs interpreted.
 """
 
@@ -14,6 +15,7 @@ import ast
 from dataclasses import dataclass
 
 from attnc.compiler.ir import UnsupportedError
+from attnc.compiler.value_types import literal_constant
 from attnc.dsl.ast_copy import clone
 from attnc.dsl.program import CheckedProgram
 
@@ -98,6 +100,11 @@ class _Inliner(ast.NodeTransformer):
         if isinstance(node.ctx, ast.Load) and node.id not in self.local_names and node.id in self.constants:
             return clone(self.constants[node.id])
         return node
+
+    def visit_UnaryOp(self, node: ast.UnaryOp):
+        self.generic_visit(node)
+        folded = literal_constant(node) if isinstance(node.op, (ast.USub, ast.UAdd)) else None
+        return ast.copy_location(folded, node) if folded is not None else node
 
     def visit_Call(self, node: ast.Call):
         self.generic_visit(node)
