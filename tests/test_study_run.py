@@ -200,6 +200,12 @@ def test_measured_order_screens_when_few_heads_are_replaced(workdir):
     assert _measured_heads(_config(workdir, "x", fractions=(0.0, 0.25), tune_steps=0), 8) == 4
     assert _measured_heads(_config(workdir, "x", fractions=(0.0, 0.25), measure_heads=0), 8) is None
     assert _measured_heads(_config(workdir, "x", fractions=(0.0, 0.25), measure_heads=3), 8) == 3
+    # a smaller margin: 1.5 x 2 replaced heads; rounded up (1.2 x 2 = 2.4 -> 3); 4 x 2 is every head
+    assert _measured_heads(_config(workdir, "x", fractions=(0.0, 0.25), tune_steps=0, measure_margin=1.5), 8) == 3
+    assert _measured_heads(_config(workdir, "x", fractions=(0.0, 0.25), tune_steps=0, measure_margin=1.2), 8) == 3
+    assert _measured_heads(_config(workdir, "x", fractions=(0.0, 0.25), tune_steps=0, measure_margin=4), 8) is None
+    with pytest.raises(StudyError, match="--measure-margin 0.5: give 1 or more"):
+        run_study(_config(workdir, "x", measure_margin=0.5))
     run_study(_config(workdir, "screened", fractions=(0.0, 0.25), tune_steps=0, baselines=("mean_ablation",)),
               say=lambda s: None)
     records = [json.loads(p.read_text()) for p in (workdir / "screened" / "cache").glob("order-*/stage.json")]
@@ -262,3 +268,18 @@ def test_study_tunes_program_constants_and_sweeps_the_new_programs(workdir):
     ppl = replaced_perplexity(loaded, source, replacement, windows.heldout_ids, fraction=0.25, progress=False).ppl
     quarter = next(p for p in results["sweep"] if p["fraction"] == 0.25)
     assert ppl == pytest.approx(quarter["ppl"], rel=1e-9)
+
+
+def test_a_bfloat16_study_is_keyed_apart_and_close_to_float32(workdir):
+    """--precision bfloat16 reruns every stage that runs the model (not the compile) and lands near float32."""
+    float32 = run_study(_config(workdir, "precision"))
+    said: list[str] = []
+    bf16 = run_study(_config(workdir, "precision", precision="bfloat16"), say=said.append)
+    ran = {s.split("]")[0].strip("[") for s in said if "running" in s}
+    assert {"extract", "score", "order programs", "sweep programs"} <= ran and "compile" not in ran
+    assert bf16.results["model_info"]["precision"] == "bfloat16" and "precision" not in float32.results["model_info"]
+    assert bf16.results["ppl_baseline"] != float32.results["ppl_baseline"]
+    assert bf16.results["ppl_baseline"] == pytest.approx(float32.results["ppl_baseline"], rel=0.02)
+    assert bf16.results["mean_best_iou_heldout"] == pytest.approx(float32.results["mean_best_iou_heldout"], abs=0.05)
+    with pytest.raises(StudyError, match="precision 'half'"):
+        run_study(_config(workdir, "precision", precision="half"))

@@ -16,7 +16,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class ExtractShard:
-    """Write shard `shard` of the store at `store_dir`: attention of windows `ids` (rows of that shard)."""
+    """Write shard `shard` of the store at `store_dir`: attention of windows `ids` (rows of that shard),
+    the model computing in `precision` (the caller's: `LoadedModel.precision`)."""
 
     store_dir: Path
     shard: int
@@ -24,6 +25,7 @@ class ExtractShard:
     window_indices: np.ndarray
     heads: tuple[tuple[int, int], ...]
     batch_size: int
+    precision: str = "float32"
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,8 @@ class ShardWorker:
         from attnc.runtime.extract import attention_shard
         from attnc.runtime.store import write_shard
 
-        attn = attention_shard(self.loaded(), task.ids, list(task.heads), task.batch_size)
+        attn = attention_shard(self.loaded().with_precision(task.precision), task.ids, list(task.heads),
+                               task.batch_size)
         return str(write_shard(Path(task.store_dir), task.shard, attn, task.window_indices, task.ids))
 
     def score(self, task: ScoreShard):

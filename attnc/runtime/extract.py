@@ -101,7 +101,7 @@ def _forward_batches(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     stop = len(ids) if stop is None else stop
     device = next(loaded.model.parameters()).device
-    with eager_attention(loaded) as model, torch.inference_mode():
+    with eager_attention(loaded) as model, torch.inference_mode(), loaded.computing():
         for first in range(start, stop, batch_size):
             batch = torch.from_numpy(ids[first:min(first + batch_size, stop)]).to(device)
             out = model(input_ids=batch, output_attentions=True, use_cache=False)
@@ -256,7 +256,8 @@ def extract_attention(
     bar = tqdm(total=rows_todo, unit="window", desc=f"extract {directory.name}", disable=not progress or not todo)
     try:
         if pool is not None:
-            _extract_on_pool(pool, directory, ids, labels, heads, batch_size, shard_size, todo, bar, on_shard)
+            _extract_on_pool(pool, directory, ids, labels, heads, batch_size, shard_size, todo, bar, on_shard,
+                             precision=loaded.precision)
             return AttentionStore.open(directory)
         for k in todo:
             start, stop = k * shard_size, min((k + 1) * shard_size, len(ids))
@@ -273,12 +274,13 @@ def extract_attention(
 
 
 def _extract_on_pool(pool, directory: Path, ids: np.ndarray, labels: np.ndarray, heads: list[Head], batch_size: int,
-                     shard_size: int, todo: list[int], bar, on_shard) -> None:
+                     shard_size: int, todo: list[int], bar, on_shard, *, precision: str = "float32") -> None:
     """Shards `todo` as pool tasks; each worker writes its shard, so a finished one survives any later failure."""
     from attnc.parallel.shard_worker import ExtractShard
 
     tasks = [ExtractShard(directory, k, ids[k * shard_size:(k + 1) * shard_size],
-                          labels[k * shard_size:(k + 1) * shard_size], tuple(heads), batch_size) for k in todo]
+                          labels[k * shard_size:(k + 1) * shard_size], tuple(heads), batch_size, precision)
+             for k in todo]
     for position, path in pool.map(tasks):
         bar.update(len(tasks[position].ids))
         if on_shard is not None:

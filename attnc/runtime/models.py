@@ -66,6 +66,8 @@ class LoadedModel:
         n_layers, n_heads, n_kv_heads, head_dim: attention shape.
         max_positions: longest context the model accepts.
         source: where the weights came from (file or directory), for artifacts.
+        precision: what its forward passes compute in (`attnc.runtime.precision`:
+            float32, or bfloat16 autocast); use `computing()` around every forward.
     """
 
     model: Any
@@ -77,7 +79,22 @@ class LoadedModel:
     head_dim: int
     max_positions: int
     source: str = ""
+    precision: str = "float32"
     _vocab: Vocab | None = field(default=None, repr=False)
+
+    def computing(self):
+        """The context this model's forward passes run in (autocast for bfloat16)."""
+        from attnc.runtime.precision import computing
+
+        return computing(self.precision, next(self.model.parameters()).device)
+
+    def with_precision(self, precision: str) -> "LoadedModel":
+        """This model (the same weights, not a copy) computing in `precision`."""
+        from dataclasses import replace
+
+        from attnc.runtime.precision import check_precision
+
+        return self if precision == self.precision else replace(self, precision=check_precision(precision))
 
     @property
     def vocab(self) -> Vocab:
@@ -109,6 +126,8 @@ class LoadedModel:
             "max_positions": self.max_positions,
             "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
             "attn_implementation": getattr(self.model.config, "_attn_implementation", None),
+            # float32 is not recorded: artifacts and cache keys from before precisions existed stay valid
+            **({"precision": self.precision} if self.precision != "float32" else {}),
         }
 
 

@@ -7,6 +7,8 @@ so every predicted token weighs the same.
 
 from __future__ import annotations
 
+import contextlib
+
 import math
 import sys
 import time
@@ -30,9 +32,12 @@ class PerplexityResult:
         return asdict(self)
 
 
-def window_nll(model, ids: torch.Tensor) -> torch.Tensor:
-    """Sum over each window's predicted tokens of -log p(token | prefix): float64 [B]."""
-    with torch.inference_mode():
+def window_nll(model, ids: torch.Tensor, computing=contextlib.nullcontext) -> torch.Tensor:
+    """Sum over each window's predicted tokens of -log p(token | prefix): float64 [B].
+
+    `computing`: the context the forward runs in (`LoadedModel.computing`: its precision).
+    """
+    with torch.inference_mode(), computing():
         logits = model(ids, use_cache=False).logits[:, :-1].float()
     logp = torch.log_softmax(logits, dim=-1)
     target = ids[:, 1:].to(logits.device)
@@ -63,6 +68,7 @@ def perplexity(
         SurrogateError: `surrogate` is not active on this model.
     """
     model = loaded if isinstance(loaded, torch.nn.Module) else loaded.model
+    computing = contextlib.nullcontext if isinstance(loaded, torch.nn.Module) else loaded.computing
     ids = torch.as_tensor(np.asarray(windows_ids), dtype=torch.long)
     if ids.ndim != 2 or ids.shape[1] < 2 or ids.shape[0] == 0:
         raise ValueError(f"windows_ids must be [N >= 1, n >= 2], got shape {tuple(ids.shape)}")
@@ -77,7 +83,7 @@ def perplexity(
 
         batches = tqdm(batches, desc="perplexity", unit="batch", file=sys.stderr)
     for start in batches:
-        nll += float(window_nll(model, ids[start:start + batch_size].to(device)).sum())
+        nll += float(window_nll(model, ids[start:start + batch_size].to(device), computing).sum())
     tokens = ids.shape[0] * (ids.shape[1] - 1)
     return PerplexityResult(
         ppl=math.exp(nll / tokens),

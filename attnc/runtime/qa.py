@@ -23,6 +23,8 @@ Rows with missing or malformed fields are skipped and counted, never fatal.
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import sys
 import time
@@ -160,6 +162,7 @@ def continuation_logprobs(
     is in the order of `requests` and does not depend on the batching.
     """
     model, tokenizer = loaded.model, loaded.tokenizer
+    computing = getattr(loaded, "computing", contextlib.nullcontext)  # autocast under bfloat16
     max_len = int(getattr(loaded, "max_positions", 0) or 1 << 30)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     device = next(model.parameters()).device
@@ -185,8 +188,9 @@ def continuation_logprobs(
             inputs = sequences[i][0]
             ids[row, :len(inputs)] = torch.tensor(inputs)
             mask[row, :len(inputs)] = 1
-        with torch.inference_mode():
-            logp = torch.log_softmax(model(ids.to(device), attention_mask=mask.to(device), use_cache=False).logits.float(), -1)
+        with torch.inference_mode(), computing():
+            logits = model(ids.to(device), attention_mask=mask.to(device), use_cache=False).logits
+        logp = torch.log_softmax(logits.float(), -1)
         for row, i in enumerate(chunk):
             inputs, n_cont = sequences[i]
             full_targets = requests[i][0] + requests[i][1]

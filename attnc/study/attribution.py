@@ -23,6 +23,7 @@ heads per forward pass: each stacked copy of the windows opens one head's gate.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -119,6 +120,7 @@ class GatedModel:
 
     def __init__(self, loaded, replacement: "ReplacementMap | MeanAblation | None" = None):
         self.model = loaded.model
+        self._computing = getattr(loaded, "computing", contextlib.nullcontext)  # autocast under bfloat16
         means = replacement.means if isinstance(replacement, MeanAblation) else {}
         self.heads = ([(key, None) for key in sorted(means)] if isinstance(replacement, MeanAblation)
                       else list((replacement or ReplacementMap({})).heads.items()))
@@ -181,8 +183,13 @@ class GatedModel:
             grad: record the graph (for gradients to the gates or to tuned constants).
         """
         batch = torch.as_tensor(np.asarray(ids, dtype=np.int64), device=self.device).repeat(repeat, 1)
-        with torch.inference_mode(False), torch.set_grad_enabled(grad):
-            return self.model(batch, use_cache=False, attnc_gate=payload, attnc_base=self.base).logits
+        with torch.inference_mode(False), torch.set_grad_enabled(grad), self.computing():
+            logits = self.model(batch, use_cache=False, attnc_gate=payload, attnc_base=self.base).logits
+        return logits.float()  # a no-op in float32; bfloat16 logits are never log-softmaxed as such
+
+    def computing(self):
+        """The context the model's forwards run in (its precision: `attnc.runtime.precision`)."""
+        return self._computing()
 
     def nll(self, source, ids: np.ndarray, gates: torch.Tensor, *, repeat: int = 1,
             per_window: bool = False, grad: bool = False) -> torch.Tensor:
@@ -377,7 +384,8 @@ def measured_impact(
             payload = gated.payload(source, ids, gates, repeat=len(members))
             if replay:  # layers before the group's first replaced layer are the stock model's
                 start = min(gated.heads[g][0][0] for g in members)
-                logits = replay.logits_from(start, payload, n_windows, len(members))
+                with gated.computing():
+                    logits = replay.logits_from(start, payload, n_windows, len(members)).float()
             else:
                 logits = gated.logits(ids, payload, repeat=len(members))
             rows = _window_nll(logits, batch_ids.repeat(len(members), 1))

@@ -35,6 +35,7 @@ program, no held-out window) is reported before any long stage starts.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from attnc.runtime.overlay import OverlaySource
+from attnc.runtime.precision import PRECISIONS
 from attnc.runtime.replacement import USES, ReplacementMap
 from attnc.study import report
 from attnc.study import study_stages as stages
@@ -78,11 +80,13 @@ class StudyConfig:
             fit windows), "loss" (its first-order estimate) or "iou" (held-out IoU).
         use: "faithful" (the mixture fitted to the head's output, then tuned on the
             model's loss), "mixture" (the mixture fitted on IoU) or "best".
+        precision: what the model's forward passes compute in (`attnc.runtime.precision`:
+            float32, or bfloat16 autocast); recorded in every stage key that runs the model.
         mixtures: most programs per mixture (< 2: no mixtures).
         impact_windows: fit windows the loss impact is measured on (default per order).
         measure_heads: the measured order measures only this many heads exactly, those
-            the first-order estimate finds cheapest (None: twice the most heads any
-            sweep, QA or tuning point replaces, all when that is every head; 0: all).
+            the first-order estimate finds cheapest (None: `measure_margin` times the most
+            heads any sweep, QA or tuning point replaces, all when that is every head; 0: all).
         ppl_windows: at most this many held-out windows per sweep point (all when None).
         qa: task -> jsonl file; qa_limit: items per task.
         faithful_windows: fit windows the output fit runs on; faithful_candidates: top
@@ -108,6 +112,7 @@ class StudyConfig:
     seed: int = 0
     batch_size: int = 8
     backend: str = "auto"
+    precision: str = "float32"
     mixtures: int = 3
     mixture_candidates: int = 6
     mixture_search_windows: int = 32
@@ -127,6 +132,7 @@ class StudyConfig:
     baselines: tuple[str, ...] = BASELINES
     impact_windows: int | None = None
     measure_heads: int | None = None
+    measure_margin: float = 2.0
     ppl_windows: int | None = None
     qa: dict[str, Path] = field(default_factory=dict)
     qa_limit: int | None = 500
@@ -145,6 +151,8 @@ class StudyRun:
 
 
 def _check_config(config: StudyConfig) -> None:
+    if config.precision not in PRECISIONS:
+        raise StudyError(f"precision {config.precision!r}: choose one of {', '.join(PRECISIONS)}")
     if config.order not in ORDER_CRITERIA:
         raise StudyError(f"order {config.order!r}: choose one of {', '.join(ORDER_CRITERIA)}")
     if config.use not in USES:
@@ -156,6 +164,8 @@ def _check_config(config: StudyConfig) -> None:
         raise StudyError(f"tune fraction {config.tune_fraction} is outside [0, 1]")
     if config.tune_steps < 0 or config.tune_windows < 0 or config.faithful_windows < 1:
         raise StudyError("tune steps and windows must be >= 0 and faithful windows >= 1")
+    if not config.measure_margin >= 1.0:
+        raise StudyError(f"--measure-margin {config.measure_margin}: give 1 or more (the heads replaced, and a margin)")
     if config.measure_heads is not None and config.measure_heads < 0:
         raise StudyError(f"--measure-heads {config.measure_heads}: give 0 (all heads) or more")
     for task, path in config.qa.items():
@@ -283,7 +293,7 @@ def _load_inputs(config: StudyConfig, corpus, executor: StageExecutor, say: Call
     from attnc.runtime.models import load_model
 
     load_started = time.perf_counter()
-    loaded = load_model(config.model)
+    loaded = load_model(config.model).with_precision(config.precision)
     check_window_fits(config.window, loaded)
     windows = make_windows(corpus, loaded.tokenizer, window=config.window, mode=config.mode,
                            heldout_fraction=config.heldout_fraction, seed=config.seed,
@@ -399,7 +409,8 @@ def _measured_heads(config: StudyConfig, n_heads: int) -> int | None:
         return config.measure_heads if config.measure_heads < n_heads else None
     most = max([*_replaced_counts(config, n_heads), heads_for_fraction(config.tune_fraction, n_heads)
                 if config.tune_steps else 0])
-    return 2 * most if 2 * most < n_heads else None
+    measure = math.ceil(config.measure_margin * most)
+    return measure if measure < n_heads else None
 
 
 def _tune(config: StudyConfig, executor: StageExecutor, inputs: _Inputs, library, ordered, full_map,
