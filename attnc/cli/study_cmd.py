@@ -8,6 +8,7 @@ from pathlib import Path
 
 from attnc.cli.corpus_args import add_corpus_arguments, user_errors
 from attnc.cli.parallel_args import add_parallel_arguments, pool_from_args
+from attnc.runtime.precision import PRECISIONS
 
 
 def parse_fractions(text: str) -> tuple[float, ...]:
@@ -40,7 +41,7 @@ def add_study_arguments(parser: argparse.ArgumentParser, *, out_default: Path | 
                         help="report directory (results.json, CSVs, plots, report.md)"
                              + (f"; default: {out_default}" if out_default else ""))
     parser.add_argument("--cache", type=Path, default=None, help="stage cache directory (default: OUT/cache)")
-    parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
+    parser.add_argument("--precision", default=PRECISIONS[0], choices=PRECISIONS,
                         help="what the model's forward passes compute in: float32 (default), or bfloat16 autocast "
                              "(about 2x faster on CPUs with AVX512-BF16/AMX; figures then carry bfloat16 rounding)")
     parser.add_argument("--backend", default="auto", choices=("auto", "numpy", "numba", "torch", "interpreted"),

@@ -5,8 +5,9 @@ module-level constants are substituted where they are read, calls to
 helper functions are replaced by the helper's body turned into one expression
 (`flatten_body`), and a signed number literal (`-1`, `-0.5`: a unary minus
 over a constant in Python's AST) becomes one constant, so every later pass
-sees a single function over its parameters and `x in (-1, 2)` is a literal set. A helper that cannot become an expression (it loops) is reported
-as unsupported and the program runs interpreted.
+sees a single function over its parameters and `x in (-1, 2)` is a literal
+set. A helper that cannot become an expression (it loops) is reported as
+unsupported and the program runs interpreted.
 """
 
 from __future__ import annotations

@@ -8,14 +8,16 @@ so every predicted token weighs the same.
 from __future__ import annotations
 
 import contextlib
-
 import math
 import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import Callable, ContextManager
 
 import numpy as np
 import torch
+
+from attnc.runtime.precision import computing_of
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,8 @@ class PerplexityResult:
         return asdict(self)
 
 
-def window_nll(model, ids: torch.Tensor, computing=contextlib.nullcontext) -> torch.Tensor:
+def window_nll(model, ids: torch.Tensor, computing: Callable[[], ContextManager] = contextlib.nullcontext
+               ) -> torch.Tensor:
     """Sum over each window's predicted tokens of -log p(token | prefix): float64 [B].
 
     `computing`: the context the forward runs in (`LoadedModel.computing`: its precision).
@@ -68,7 +71,7 @@ def perplexity(
         SurrogateError: `surrogate` is not active on this model.
     """
     model = loaded if isinstance(loaded, torch.nn.Module) else loaded.model
-    computing = contextlib.nullcontext if isinstance(loaded, torch.nn.Module) else loaded.computing
+    computing = computing_of(loaded)
     ids = torch.as_tensor(np.asarray(windows_ids), dtype=torch.long)
     if ids.ndim != 2 or ids.shape[1] < 2 or ids.shape[0] == 0:
         raise ValueError(f"windows_ids must be [N >= 1, n >= 2], got shape {tuple(ids.shape)}")

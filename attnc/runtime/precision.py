@@ -14,6 +14,7 @@ fits never run under autocast.
 from __future__ import annotations
 
 import contextlib
+from typing import Callable, ContextManager
 
 import torch
 
@@ -38,3 +39,8 @@ def computing(precision: str, device: torch.device | str = "cpu"):
     if precision == "float32":
         return contextlib.nullcontext()
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
+
+def computing_of(model) -> Callable[[], ContextManager]:
+    """`model.computing` for a LoadedModel; for a bare torch module (no precision of its own), a no-op."""
+    return getattr(model, "computing", contextlib.nullcontext)

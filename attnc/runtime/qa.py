@@ -23,8 +23,6 @@ Rows with missing or malformed fields are skipped and counted, never fatal.
 
 from __future__ import annotations
 
-import contextlib
-
 import json
 import sys
 import time
@@ -33,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from attnc.runtime.precision import computing_of
 
 TASKS = ("piqa", "socialiqa")
 #: How many skipped-row reasons a result keeps (the count is always complete).
@@ -162,7 +162,7 @@ def continuation_logprobs(
     is in the order of `requests` and does not depend on the batching.
     """
     model, tokenizer = loaded.model, loaded.tokenizer
-    computing = getattr(loaded, "computing", contextlib.nullcontext)  # autocast under bfloat16
+    computing = computing_of(loaded)  # autocast under bfloat16
     max_len = int(getattr(loaded, "max_positions", 0) or 1 << 30)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     device = next(model.parameters()).device

@@ -23,7 +23,6 @@ heads per forward pass: each stacked copy of the windows opens one head's gate.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -31,6 +30,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
+from attnc.runtime.precision import computing_of
 from attnc.runtime.replacement import Mixture, ReplacementMap
 from attnc.runtime.surrogate import base_attention_function, attention_modules
 
@@ -120,7 +120,7 @@ class GatedModel:
 
     def __init__(self, loaded, replacement: "ReplacementMap | MeanAblation | None" = None):
         self.model = loaded.model
-        self._computing = getattr(loaded, "computing", contextlib.nullcontext)  # autocast under bfloat16
+        self.computing = computing_of(loaded)  # the context its forwards run in: autocast under bfloat16
         means = replacement.means if isinstance(replacement, MeanAblation) else {}
         self.heads = ([(key, None) for key in sorted(means)] if isinstance(replacement, MeanAblation)
                       else list((replacement or ReplacementMap({})).heads.items()))
@@ -186,10 +186,6 @@ class GatedModel:
         with torch.inference_mode(False), torch.set_grad_enabled(grad), self.computing():
             logits = self.model(batch, use_cache=False, attnc_gate=payload, attnc_base=self.base).logits
         return logits.float()  # a no-op in float32; bfloat16 logits are never log-softmaxed as such
-
-    def computing(self):
-        """The context the model's forwards run in (its precision: `attnc.runtime.precision`)."""
-        return self._computing()
 
     def nll(self, source, ids: np.ndarray, gates: torch.Tensor, *, repeat: int = 1,
             per_window: bool = False, grad: bool = False) -> torch.Tensor:

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from attnc.runtime.overlay import OverlaySource
-from attnc.runtime.precision import PRECISIONS
+from attnc.runtime.precision import PrecisionError, check_precision
 from attnc.runtime.replacement import USES, ReplacementMap
 from attnc.study import report
 from attnc.study import study_stages as stages
@@ -151,8 +151,10 @@ class StudyRun:
 
 
 def _check_config(config: StudyConfig) -> None:
-    if config.precision not in PRECISIONS:
-        raise StudyError(f"precision {config.precision!r}: choose one of {', '.join(PRECISIONS)}")
+    try:
+        check_precision(config.precision)
+    except PrecisionError as error:
+        raise StudyError(str(error)) from None
     if config.order not in ORDER_CRITERIA:
         raise StudyError(f"order {config.order!r}: choose one of {', '.join(ORDER_CRITERIA)}")
     if config.use not in USES:
