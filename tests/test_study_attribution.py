@@ -127,3 +127,42 @@ def test_screened_impact_measures_the_cheapest_estimates_exactly(setup):
                           (1, 2): np.ones(8, np.float32)})
     order, measured, _ = screened_impact(loaded, _source(), means, ids[:3], measure=1)
     assert len(measured.impact) == 1 and sorted(order) == ["0.0", "1.1", "1.2"]
+
+
+def _logits(loaded, ids):
+    with torch.no_grad():
+        return loaded.model(torch.as_tensor(ids)).logits.float()
+
+
+def test_measured_kl_equals_single_head_divergence(setup):
+    """criterion="kl": each head's mean KL(stock || replaced) per predicted token, as replacing it
+    alone with install_surrogates gives; the same with many heads per pass, on the replay path."""
+    from attnc.study.attribution import measured_impact
+
+    loaded, ids, replacement = setup
+    got = measured_impact(loaded, _source(), replacement, ids[:3], max_batch=4, criterion="kl")
+    assert got.criterion == "kl"
+    stock = torch.log_softmax(_logits(loaded, ids[:3])[:, :-1], dim=-1)
+    tokens = 3 * (ids.shape[1] - 1)
+    for key, mixture in replacement.heads.items():
+        with install_surrogates(loaded, _source(), ReplacementMap({key: mixture}), on_program_error="fail"):
+            alone = torch.log_softmax(_logits(loaded, ids[:3])[:, :-1], dim=-1)
+        expected = float((stock.exp() * (stock - alone)).sum()) / tokens
+        assert expected > 1e-6  # the head's replacement changes the distribution: the check can fail
+        assert got.impact[f"{key[0]}.{key[1]}"] == pytest.approx(expected, rel=1e-3, abs=1e-7)
+    batched = measured_impact(loaded, _source(), replacement, ids[:3], max_batch=16, criterion="kl")
+    for head, value in got.impact.items():
+        assert batched.impact[head] == pytest.approx(value, rel=1e-3, abs=1e-7)
+        assert value >= 0.0
+
+
+def test_screened_kl_order_and_unknown_criterion(setup):
+    """A KL order screens by the loss estimate and ranks the measured heads by their KL."""
+    from attnc.study.attribution import measured_impact, screened_impact
+
+    loaded, ids, replacement = setup
+    order, measured, estimated = screened_impact(loaded, _source(), replacement, ids[:3], measure=2, criterion="kl")
+    assert measured.criterion == "kl" and set(measured.impact) == set(estimated.order()[:2])
+    assert order[:2] == sorted(measured.impact, key=lambda h: (measured.impact[h], h))
+    with pytest.raises(ValueError, match="criterion 'entropy'"):
+        measured_impact(loaded, _source(), replacement, ids[:3], criterion="entropy")

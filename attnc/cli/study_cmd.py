@@ -53,9 +53,10 @@ def add_study_arguments(parser: argparse.ArgumentParser, *, out_default: Path | 
     parser.add_argument("--tolerance", type=float, default=0.01, help="selected library's allowed held-out IoU shortfall")
     parser.add_argument("--fractions", type=parse_fractions, default=None,
                         help="shares of heads replaced in the sweep (default: 0,0.1,0.25,0.5,0.75,1)")
-    parser.add_argument("--order", choices=("measured", "loss", "iou"), default="measured",
+    parser.add_argument("--order", choices=("measured", "kl", "loss", "iou"), default="measured",
                         help="replace heads by their loss change when replaced alone, measured on a few fit windows "
-                             "(measured, default), by its first-order estimate (loss), or by held-out IoU (iou)")
+                             "(measured, default), by the KL(stock || replaced) they cause alone, measured the same "
+                             "way (kl), by the loss change's first-order estimate (loss), or by held-out IoU (iou)")
     parser.add_argument("--use", choices=("faithful", "mixture", "best"), default="faithful",
                         help="a replaced head uses its faithful mixture (fitted to the head's output, then tuned on "
                              "the model's loss; default), its IoU-fitted mixture, or its best single program")

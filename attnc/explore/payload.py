@@ -13,11 +13,11 @@ from attnc.explore.attention_views import AttentionViews
 from attnc.explore.study_files import StudyFiles
 from attnc.runtime.heads import parse_head
 
-#: Order criteria that are a loss impact (the grid's second colouring); "heldout_iou" is not.
-IMPACT_CRITERIA = ("measured_loss_impact", "estimated_loss_impact")
+#: Order criteria that are a cost of replacing a head (the grid's second colouring); "heldout_iou" is not.
+IMPACT_CRITERIA = ("measured_loss_impact", "measured_kl", "estimated_loss_impact")
 #: How the pages name each order criterion.
-CRITERION_LABELS = {"measured_loss_impact": "measured loss impact", "estimated_loss_impact": "estimated loss impact",
-                    "heldout_iou": "held-out IoU"}
+CRITERION_LABELS = {"measured_loss_impact": "measured loss impact", "measured_kl": "measured KL(stock || replaced)",
+                    "estimated_loss_impact": "estimated loss impact", "heldout_iou": "held-out IoU"}
 #: Sweep baselines results.json may carry, in the order the plot draws them.
 BASELINE_NAMES = ("programs", "content_free", "mean_ablation")
 

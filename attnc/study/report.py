@@ -407,4 +407,4 @@ def _n_measured_heads(order: dict) -> int:
     """How many heads the order measured exactly (all of a measured order unless it screened; 0 else)."""
     if "measured_heads" in order:
         return len(order["measured_heads"])
-    return len(order.get("values") or {}) if order.get("criterion") == "measured_loss_impact" else 0
+    return len(order.get("values") or {}) if order.get("criterion") in ("measured_loss_impact", "measured_kl") else 0

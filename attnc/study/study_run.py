@@ -12,7 +12,8 @@ what it depends on; see `attnc.study.stage_cache`):
             output (P V_h) is closest to the head's
             (`--use faithful`, the default)
 5. order    the order heads are replaced in (measured  key: fit, order settings
-            loss impact on fit windows, or held-out IoU)
+            loss impact or KL on fit windows, or
+            held-out IoU)
 5b. tune    the first --tune-fraction of that order:  key: order, tune settings
             their mixture weights fitted jointly to
             the stock model's next-token distribution
@@ -52,7 +53,7 @@ from attnc.study import study_stages as stages
 from attnc.study.baselines import BASELINES
 from attnc.study.executor import Stage, StageExecutor
 from attnc.study.stage_cache import StageCache, StageEntry
-from attnc.study.study_stages import ORDER_CRITERIA
+from attnc.study.study_stages import MEASURED_ORDERS, ORDER_CRITERIA
 from attnc.study.sweep import DEFAULT_FRACTIONS, heads_for_fraction
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
 
 QA_TASKS = ("piqa", "socialiqa")
 #: Fit windows the loss impact is measured (exactly, per head) or estimated (gradient) on.
-DEFAULT_IMPACT_WINDOWS = {"measured": 4, "loss": 32, "iou": 0}
+DEFAULT_IMPACT_WINDOWS = {"measured": 4, "kl": 8, "loss": 32, "iou": 0}
 #: Fractions at which QA accuracy is measured.
 QA_FRACTIONS = (0.0, 0.25)
 
@@ -77,7 +78,9 @@ class StudyConfig:
         programs: program files or directories (searched recursively).
         out: the report directory; cache: stage outputs (default ``out/cache``).
         order: "measured" (each head's loss change when replaced alone, on a few
-            fit windows), "loss" (its first-order estimate) or "iou" (held-out IoU).
+            fit windows), "kl" (the KL(stock || replaced) it causes alone, measured the
+            same way: never negative, so less noisy), "loss" (the loss change's
+            first-order estimate) or "iou" (held-out IoU).
         use: "faithful" (the mixture fitted to the head's output, then tuned on the
             model's loss), "mixture" (the mixture fitted on IoU) or "best".
         precision: what the model's forward passes compute in (`attnc.runtime.precision`:
@@ -392,7 +395,7 @@ def _order(config: StudyConfig, executor: StageExecutor, inputs: _Inputs, librar
     else:
         rows = _fit_sample(inputs.windows, config.impact_windows or DEFAULT_IMPACT_WINDOWS[criterion], config.seed)
     ids = inputs.windows.ids[rows] if rows is not None else None
-    measure = _measured_heads(config, inputs.n_heads) if criterion == "measured" else None
+    measure = _measured_heads(config, inputs.n_heads) if criterion in MEASURED_ORDERS else None
     screening = {"measure_heads": measure} if measure is not None else {}  # earlier caches stay valid
     return executor.run(Stage("order", {**key, "order": config.order, "impact_windows":
                                         config.impact_windows or DEFAULT_IMPACT_WINDOWS[config.order],

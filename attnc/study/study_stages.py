@@ -20,7 +20,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 #: Replacement orders: what each ranks heads by.
-ORDER_CRITERIA = {"measured": "measured_loss_impact", "loss": "estimated_loss_impact", "iou": "heldout_iou"}
+ORDER_CRITERIA = {"measured": "measured_loss_impact", "kl": "measured_kl", "loss": "estimated_loss_impact",
+                  "iou": "heldout_iou"}
+#: The orders that measure each head replaced alone (the rest estimate or read IoU), and what they measure.
+MEASURED_ORDERS = {"measured": "loss", "kl": "kl"}
 
 
 def compile_stage(directory: Path, program_paths: Sequence[Path], backend: str) -> dict:
@@ -109,25 +112,28 @@ def faithful_stage(directory: Path, loaded, store, library, table, fits: dict, r
 
 def order_stage(directory: Path, loaded, library, target, ids: np.ndarray, rows: np.ndarray, *, criterion: str,
                 iou: dict[str, float] | None, progress: bool, measure: int | None = None) -> dict:
-    """The order heads are replaced in: by held-out IoU (`iou` given) or by loss impact on windows `ids`.
+    """The order heads are replaced in: by held-out IoU (`iou` given), or by each head's cost on
+    windows `ids` (its change of loss estimated or measured, or its measured KL; ORDER_CRITERIA).
 
-    With `measure` (measured criterion, fewer than all heads), only the `measure` heads the
+    With `measure` (a measured criterion, fewer than all heads), only the `measure` heads the
     first-order estimate finds cheapest are measured (`screened_impact`); ``values`` then holds
-    measured impacts for them and estimates for the rest, ``measured_heads`` says which.
+    measured values for them and loss estimates for the rest, ``measured_heads`` says which.
     """
     from attnc.study.attribution import loss_impact, measured_impact, order_by_iou, screened_impact
 
     if criterion == "iou":
         return {"order": order_by_iou(iou), "criterion": ORDER_CRITERIA["iou"], "values": iou}
-    if criterion == "measured" and measure is not None and measure < len(target):
+    if criterion in MEASURED_ORDERS and measure is not None and measure < len(target):
         order, measured, estimated = screened_impact(loaded, library, target, ids, measure=measure,
-                                                     progress=progress)
-        return {"order": order, "criterion": ORDER_CRITERIA["measured"],
+                                                     progress=progress, criterion=MEASURED_ORDERS[criterion])
+        return {"order": order, "criterion": ORDER_CRITERIA[criterion],
                 "values": {**estimated.impact, **measured.impact}, "measured_heads": sorted(measured.impact),
                 "estimated_values": estimated.impact,
                 "impact_windows": [int(r) for r in rows], "impact_tokens": measured.tokens}
-    measure = measured_impact if criterion == "measured" else loss_impact
-    impact = measure(loaded, library, target, ids, progress=progress)
+    if criterion in MEASURED_ORDERS:
+        impact = measured_impact(loaded, library, target, ids, progress=progress, criterion=MEASURED_ORDERS[criterion])
+    else:
+        impact = loss_impact(loaded, library, target, ids, progress=progress)
     return {"order": impact.order(), "criterion": ORDER_CRITERIA[criterion], "values": impact.impact,
             "impact_windows": [int(r) for r in rows], "impact_tokens": impact.tokens}
 
