@@ -385,8 +385,10 @@ def measured_impact(
     with gated:
         none = gated.payload(source, ids, torch.zeros((n_gates, n_windows), device=gated.device))
         stock_logits = replay.record(gated, ids, none) if replay else gated.logits(ids, none)
-        stock = float(_window_nll(stock_logits, batch_ids).double().sum())
-        stock_logp = torch.log_softmax(stock_logits[:, :-1].float(), dim=-1) if criterion == "kl" else None
+        if criterion == "kl":
+            stock = _StockDistribution(stock_logits)
+        else:
+            stock = float(_window_nll(stock_logits, batch_ids).double().sum())
         del stock_logits
         for first in groups:
             members = list(range(first, min(first + per_pass, n_gates)))
@@ -400,11 +402,11 @@ def measured_impact(
                     logits = replay.logits_from(start, payload, n_windows, len(members)).float()
             else:
                 logits = gated.logits(ids, payload, repeat=len(members))
-            if stock_logp is None:
+            if criterion == "kl":
+                totals = stock.kl(logits, len(members)).detach().double()
+            else:
                 rows = _window_nll(logits, batch_ids.repeat(len(members), 1))
                 totals = rows.detach().double().view(len(members), n_windows).sum(dim=1) - stock
-            else:
-                totals = _window_kl(logits, stock_logp, len(members)).detach().double()
             for j, g in enumerate(members):
                 deltas[g] = float(totals[j]) / tokens
     impact = {head_name(layer, head): float(deltas[g]) for g, ((layer, head), _) in enumerate(gated.heads)}
@@ -415,13 +417,20 @@ def measured_impact(
 MEASURED_CRITERIA = ("loss", "kl")
 
 
-def _window_kl(logits: torch.Tensor, stock_logp: torch.Tensor, copies: int) -> torch.Tensor:
-    """Summed KL(stock || replaced) over predicted positions per stacked copy of the windows.
+class _StockDistribution:
+    """The stock next-token distribution of W windows (log p and p, computed once), for the
+    KL(p || replaced) of many passes. Summed term by term, p (log p - log q): the split
+    sum p log p - sum p log q cancels badly in float32."""
 
-    logits [copies * W, n, V] (copy-major, as the passes stack them), stock_logp [W, n - 1, V] -> [copies].
-    """
-    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1).view(copies, *stock_logp.shape)
-    return (stock_logp.exp() * (stock_logp - logp)).sum(dim=(1, 2, 3))
+    def __init__(self, logits: torch.Tensor):
+        self.logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+        self.p = self.logp.exp()
+
+    def kl(self, logits: torch.Tensor, copies: int) -> torch.Tensor:
+        """Summed KL over predicted positions per stacked copy: logits [copies * W, n, V] (copy-major,
+        as the passes stack them) -> [copies]."""
+        logq = torch.log_softmax(logits[:, :-1].float(), dim=-1).view(copies, *self.p.shape)
+        return (self.p * (self.logp - logq)).sum(dim=(1, 2, 3))
 
 
 def screened_impact(

@@ -17,6 +17,10 @@ import numpy as np
 
 from attnc.runtime.heads import parse_head
 from attnc.runtime.store import write_json_atomic
+from attnc.study.study_stages import MEASURED_ORDERS, ORDER_CRITERIA
+
+#: The order criteria (as results.json names them) that measure every head they rank.
+_MEASURED_ORDER_NAMES = frozenset(ORDER_CRITERIA[name] for name in MEASURED_ORDERS)
 
 #: Shown tokens of the held-out window in the neural-vs-program plots.
 PLOT_TOKENS = 32
@@ -407,4 +411,4 @@ def _n_measured_heads(order: dict) -> int:
     """How many heads the order measured exactly (all of a measured order unless it screened; 0 else)."""
     if "measured_heads" in order:
         return len(order["measured_heads"])
-    return len(order.get("values") or {}) if order.get("criterion") in ("measured_loss_impact", "measured_kl") else 0
+    return len(order.get("values") or {}) if order.get("criterion") in _MEASURED_ORDER_NAMES else 0
