@@ -6,7 +6,7 @@ function of the request); it can send chat choices, an HTTP error with headers,
 a raw (malformed) body, or wait before answering (bounded, to model a slow
 server; a client that hangs up meanwhile is not answered). Every request body
 received is recorded, and so is the most requests the server was answering at
-one time (`peak_active`).
+one time for clients still connected (`peak_active`).
 """
 
 from __future__ import annotations
@@ -60,6 +60,15 @@ def scripted(replies: Sequence[Reply], then: Reply | None = None) -> Responder:
     return respond
 
 
+def _hung_up(connection: socket.socket) -> bool:
+    """Has the client closed this connection (EOF or an error waiting to be read)?"""
+    try:
+        readable, _, _ = select.select([connection], [], [], 0)
+        return bool(readable) and not connection.recv(1, socket.MSG_PEEK)
+    except OSError:
+        return True
+
+
 class FakeOpenAIServer:
     """The server; use as a context manager. `url` is the `base_url` to give the client."""
 
@@ -69,6 +78,7 @@ class FakeOpenAIServer:
         self.write_failures = 0
         self.abandoned = 0  # requests whose client hung up while the reply waited
         self.active = 0  # requests being answered now
+        self._live: dict[int, socket.socket] = {}  # request index -> its connection, while answered
         self.peak_active = 0  # the most answered at one time
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -89,16 +99,22 @@ class FakeOpenAIServer:
         self._httpd.server_close()
         self._thread.join(timeout=5)
 
-    def _record(self, body: dict) -> int:
+    def _record(self, body: dict, connection: socket.socket) -> int:
         with self._lock:
             self.requests.append(body)
+            index = len(self.requests) - 1
+            self._live[index] = connection
             self.active += 1
-            self.peak_active = max(self.peak_active, self.active)
-            return len(self.requests) - 1
+            # a request whose client already hung up (a timeout, then the retry that brought this
+            # one) still has its handler waiting to notice; it is not in flight for the client
+            live = sum(1 for c in self._live.values() if not _hung_up(c))
+            self.peak_active = max(self.peak_active, live)
+            return index
 
-    def _done(self) -> None:
+    def _done(self, index: int) -> None:
         with self._lock:
             self.active -= 1
+            self._live.pop(index, None)
 
     def _handler_class(self):
         server = self
@@ -114,11 +130,11 @@ class FakeOpenAIServer:
                     body = json.loads(raw)
                 except json.JSONDecodeError:
                     body = {"_unparsable": raw.decode("utf-8", "replace")}
-                index = server._record(body)
+                index = server._record(body, self.connection)
                 try:
                     self._answer(index, body)
                 finally:
-                    server._done()
+                    server._done(index)
 
             def _answer(self, index: int, body: dict) -> None:
                 if not self.path.endswith("/chat/completions"):
