@@ -76,8 +76,9 @@ def test_study_writes_the_report(workdir, capsys):
         assert [p["fraction"] for p in points] == [0.0, 0.1, 0.25, 0.5, 0.75, 1.0], name
         assert points[0]["ppl"] == results["ppl_baseline"]
     assert [p["ppl"] for p in results["baselines"]["programs"]] == [p["ppl"] for p in results["sweep"]]
-    assert results["baseline_orders"] == {"programs": "measured_loss_impact", "content_free": "measured_loss_impact",
-                                          "mean_ablation": "measured_loss_impact"}
+    # the default order: each head's measured KL(stock || replaced), for every method
+    assert results["baseline_orders"] == {"programs": "measured_kl", "content_free": "measured_kl",
+                                          "mean_ablation": "measured_kl"}
     assert {(v["fraction"], v["baseline"]) for v in results["baseline_verdict"]} == {
         (f, b) for f in (0.1, 0.25) for b in ("content_free", "mean_ablation")}
     assert isinstance(results["programs_beat_baselines"], bool)

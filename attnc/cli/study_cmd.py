@@ -53,10 +53,11 @@ def add_study_arguments(parser: argparse.ArgumentParser, *, out_default: Path | 
     parser.add_argument("--tolerance", type=float, default=0.01, help="selected library's allowed held-out IoU shortfall")
     parser.add_argument("--fractions", type=parse_fractions, default=None,
                         help="shares of heads replaced in the sweep (default: 0,0.1,0.25,0.5,0.75,1)")
-    parser.add_argument("--order", choices=("measured", "kl", "loss", "iou"), default="measured",
-                        help="replace heads by their loss change when replaced alone, measured on a few fit windows "
-                             "(measured, default), by the KL(stock || replaced) they cause alone, measured the same "
-                             "way (kl), by the loss change's first-order estimate (loss), or by held-out IoU (iou)")
+    parser.add_argument("--order", choices=("kl", "measured", "loss", "iou"), default="kl",
+                        help="replace heads by the KL(stock || replaced) each causes alone, measured on a few fit "
+                             "windows (kl, default), by their loss change when replaced alone, measured the same "
+                             "way (measured), by the loss change's first-order estimate (loss), or by held-out "
+                             "IoU (iou)")
     parser.add_argument("--use", choices=("faithful", "mixture", "best"), default="faithful",
                         help="a replaced head uses its faithful mixture (fitted to the head's output, then tuned on "
                              "the model's loss; default), its IoU-fitted mixture, or its best single program")
@@ -68,8 +69,8 @@ def add_study_arguments(parser: argparse.ArgumentParser, *, out_default: Path | 
                         help="share of heads (the first of the order) whose weights are tuned jointly (default: 0.25)")
     parser.add_argument("--tune-steps", type=int, default=60,
                         help="Adam steps of the joint tuning (default: 60; 0: no tuning)")
-    parser.add_argument("--tune-windows", type=int, default=32,
-                        help="fit windows the joint tuning runs on (default: 32)")
+    parser.add_argument("--tune-windows", type=int, default=64,
+                        help="fit windows the joint tuning runs on (default: 64)")
     parser.add_argument("--tune-lr", type=float, default=0.1, help="learning rate of the joint tuning (default: 0.1)")
     parser.add_argument("--tune-constants", action=argparse.BooleanOptionalAction, default=True,
                         help="also tune the numeric constants of each tuned head's main programs (new programs, "
@@ -80,7 +81,7 @@ def add_study_arguments(parser: argparse.ArgumentParser, *, out_default: Path | 
                         help="baselines swept beside the programs, comma-separated: content_free, mean_ablation "
                              "(default: both; 'none': no baseline)")
     parser.add_argument("--impact-windows", type=int, default=None,
-                        help="fit windows the loss impact is measured on (default: 4 measured, 32 estimated)")
+                        help="fit windows the loss impact is measured on (default: 8 kl, 4 measured, 32 estimated)")
     parser.add_argument("--measure-heads", type=int, default=None, metavar="N",
                         help="the measured order measures only the N heads the first-order estimate finds "
                              "cheapest (default: --measure-margin times the most heads a sweep, QA or tuning "

@@ -77,10 +77,13 @@ class StudyConfig:
     Attributes:
         programs: program files or directories (searched recursively).
         out: the report directory; cache: stage outputs (default ``out/cache``).
-        order: "measured" (each head's loss change when replaced alone, on a few
-            fit windows), "kl" (the KL(stock || replaced) it causes alone, measured the
-            same way: never negative, so less noisy), "loss" (the loss change's
-            first-order estimate) or "iou" (held-out IoU).
+        order: "kl" (the default: the KL(stock || replaced) each head causes alone,
+            measured on a few fit windows: never negative, so less noisy than the loss
+            change, and the tuning's own objective), "measured" (the loss change when
+            replaced alone, measured the same way), "loss" (the loss change's
+            first-order estimate) or "iou" (held-out IoU). On the 51k-token valid-dev
+            study kl with 8 windows gave +1.1% / +4.2% at 10% / 25% replaced, measured
+            with 4 windows +5.5% / +10.1% (README).
         use: "faithful" (the mixture fitted to the head's output, then tuned on the
             model's loss), "mixture" (the mixture fitted on IoU) or "best".
         precision: what the model's forward passes compute in (`attnc.runtime.precision`:
@@ -121,13 +124,13 @@ class StudyConfig:
     mixture_search_windows: int = 32
     tolerance: float = 0.01
     fractions: tuple[float, ...] = DEFAULT_FRACTIONS
-    order: str = "measured"
+    order: str = "kl"
     use: str = "faithful"
     faithful_windows: int = 32
     faithful_candidates: int = 6
     tune_fraction: float = 0.25
     tune_steps: int = 60
-    tune_windows: int = 32
+    tune_windows: int = 64
     tune_lr: float = 0.1
     tune_constants: bool = True
     tune_constants_lr: float = 0.03
@@ -389,16 +392,16 @@ def _order(config: StudyConfig, executor: StageExecutor, inputs: _Inputs, librar
     """5. the order `method`'s heads are replaced in (mean ablation has no IoU: measured then)."""
     criterion = "measured" if (method == "mean_ablation" and config.order == "iou") else config.order
     iou = rows = None
+    n_impact = config.impact_windows or DEFAULT_IMPACT_WINDOWS[criterion]
     if criterion == "iou":
         iou = ({head: _used_iou(fit, config.use) for head, fit in fits_json["heads"].items()}
                if method == "programs" else _content_free_iou(table, target))
     else:
-        rows = _fit_sample(inputs.windows, config.impact_windows or DEFAULT_IMPACT_WINDOWS[criterion], config.seed)
+        rows = _fit_sample(inputs.windows, n_impact, config.seed)
     ids = inputs.windows.ids[rows] if rows is not None else None
     measure = _measured_heads(config, inputs.n_heads) if criterion in MEASURED_ORDERS else None
     screening = {"measure_heads": measure} if measure is not None else {}  # earlier caches stay valid
-    return executor.run(Stage("order", {**key, "order": config.order, "impact_windows":
-                                        config.impact_windows or DEFAULT_IMPACT_WINDOWS[config.order],
+    return executor.run(Stage("order", {**key, "order": config.order, "impact_windows": n_impact,
                                         "seed": config.seed, **screening},
                               stages.stage(stages.order_stage, inputs.loaded, library, target, ids, rows,
                                            criterion=criterion, iou=iou, progress=config.progress,

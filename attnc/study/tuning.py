@@ -235,7 +235,7 @@ def tune_mixtures(
                     break
                 if not torch.isfinite(loss):
                     bad = [head_name(*key) for key, t in zip(heads, theta) if not torch.isfinite(t).all()]
-                    stopped = (f"step {step}: loss is {float(loss)}"
+                    stopped = (f"step {step}: loss is {float(loss.detach())}"
                                + (f" (non-finite weights for head(s) {', '.join(bad)})" if bad else "")
                                + "; kept the last weights with a finite loss")
                     break
