@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from attnc.cli.corpus_args import add_corpus_arguments, load_model_and_windows, user_errors
+from attnc.cli.parallel_args import add_parallel_arguments, pool_from_args
 
 
 def register(subparsers) -> None:
@@ -59,6 +60,7 @@ def register(subparsers) -> None:
     offline.add_argument("--profile-length", type=int, default=None, metavar="L",
                          help="a relative-position profile: one weight per distance 0..L-1 back, written as one "
                               "literal table in place of the self/previous-token indicators (default 0: none)")
+    add_parallel_arguments(offline, what="the chunks of heads fitted", default="1: this process")
     parser.set_defaults(func=handle)
 
 
@@ -79,6 +81,9 @@ def handle(args: argparse.Namespace) -> int:
             raise ValueError(f"--profile-length must be >= 0 (0: no profile), got {args.profile_length}")
         if args.concurrency < 1:
             raise ValueError(f"--concurrency must be >= 1, got {args.concurrency}")
+        if use_llm and (args.workers is not None or args.ray is not None):
+            raise ValueError("--workers and --ray split the --offline fit; --llm sends requests concurrently "
+                             "with --concurrency")
         if use_llm:
             config = _llm_config(args).resolved()  # a missing endpoint fails here, before any model work
         corpus, loaded, windows = load_model_and_windows(args)
@@ -159,9 +164,14 @@ def _run_offline(args, loaded, windows, heads) -> dict:
     described = windows.describe()
     fitted_on = (f"{args.corpus} (sha256 {str(described.get('corpus_sha256', ''))[:12]}), fit split of windows "
                  f"{args.skip_windows}..{args.skip_windows + len(windows) - 1} of {args.window} tokens, seed {args.seed}")
-    report = synthesize_offline(loaded, windows, heads=heads, out_dir=args.out, max_programs=args.max_programs,
-                                progress=not args.json, objective=args.objective, fitted_on=fitted_on,
-                                max_fit_windows=args.fit_windows, config=config)
+    pool = pool_from_args(args, args.model, loaded, default_workers=1)
+    try:
+        report = synthesize_offline(loaded, windows, heads=heads, out_dir=args.out, max_programs=args.max_programs,
+                                    progress=not args.json, objective=args.objective, fitted_on=fitted_on,
+                                    max_fit_windows=args.fit_windows, config=config, pool=pool)
+    finally:
+        if pool is not None:
+            pool.close()
     data = report.to_json()
     print(f"attnc synth --offline: {data.get('n_programs')} programs for {len(heads)} heads -> {args.out}",
           file=sys.stderr)

@@ -64,6 +64,50 @@ class MixtureIouShard:
 
 
 @dataclass(frozen=True)
+class Surrogates:
+    """Heads to replace by programs of the library at `library_dir` (`attnc.runtime.surrogate`)."""
+
+    library_dir: Path
+    replacement: object  # attnc.runtime.replacement.ReplacementMap
+    on_program_error: str = "fail"
+
+
+@dataclass(frozen=True)
+class PerplexityShard:
+    """Per-batch NLL sums (`attnc.runtime.perplexity.batch_nll_sums`) of windows `ids`, in batches of
+    `batch_size`, on the stock model or with `surrogates` installed for the task."""
+
+    ids: np.ndarray
+    batch_size: int
+    surrogates: Surrogates | None = None
+
+
+@dataclass(frozen=True)
+class PerplexityShardResult:
+    """A perplexity shard's batch sums, and the program fallbacks and failures its surrogates saw."""
+
+    batch_sums: list
+    fallbacks: dict
+    failures: list
+
+
+@dataclass(frozen=True)
+class FitHeadsShard:
+    """One chunk of heads for `attnc.synth.offline_fit.fit_heads`: its arguments, as the single-process
+    synthesis computed them (the worker needs no model for it)."""
+
+    attn: np.ndarray
+    feats: np.ndarray
+    feature_names: tuple[str, ...]
+    key_token: np.ndarray
+    token_strings: list
+    head_names: list
+    config: object  # attnc.synth.offline_fit.FitConfig
+    rows: np.ndarray | None = None
+    values: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
 class Ready:
     """Load the model and answer (a pool's warm-up: start-up is then not counted as work)."""
 
@@ -75,9 +119,11 @@ class ShardWorker:
         model: what `load_model` loads (a name or directory), or an already loaded model.
         threads: torch and numba threads of this worker (None: leave their defaults);
             the IoU kernels are numba `parallel=True`, so N workers on N cores want 1 each.
+        attn_implementation: the attention a model loaded here runs ("eager" for extraction,
+            which reads attention weights; eval passes its --attn).
     """
 
-    def __init__(self, model, threads: int | None = None):
+    def __init__(self, model, threads: int | None = None, attn_implementation: str = "eager"):
         if threads:
             import numba
             import torch
@@ -85,6 +131,7 @@ class ShardWorker:
             torch.set_num_threads(threads)
             numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         self._spec = model if isinstance(model, str) else None
+        self._attn = attn_implementation
         self._loaded = None if isinstance(model, str) else model
         self._libraries: dict[str, object] = {}
 
@@ -92,7 +139,7 @@ class ShardWorker:
         if self._loaded is None:
             from attnc.runtime.models import load_model
 
-            self._loaded = load_model(self._spec)
+            self._loaded = load_model(self._spec, attn_implementation=self._attn)
         return self._loaded
 
     def library(self, path: Path):
@@ -111,6 +158,10 @@ class ShardWorker:
             return index, self.score(task)
         if isinstance(task, MixtureIouShard):
             return index, self.mixture_iou(task)
+        if isinstance(task, PerplexityShard):
+            return index, self.perplexity(task)
+        if isinstance(task, FitHeadsShard):
+            return index, self.fit_heads(task)
         if isinstance(task, Ready):
             return index, self.ready()
         raise TypeError(f"ShardWorker: unknown task {type(task).__name__}")
@@ -151,6 +202,33 @@ class ShardWorker:
         batches = [AttentionStore.open(task.store_dir).read_shard(task.store_shard)]
         return mixture_iou_sums(batches, task.weight_sets, task.heads, library.programs, self.loaded().vocab,
                                 task.heldout_of)
+
+    def perplexity(self, task: PerplexityShard) -> PerplexityShardResult:
+        """Batch NLL sums of the task's windows, its surrogates installed only while it runs."""
+        from attnc.runtime.perplexity import batch_nll_sums
+
+        loaded = self.loaded()
+        handle = None
+        if task.surrogates is not None:
+            from attnc.runtime.surrogate import install_surrogates
+
+            spec = task.surrogates
+            handle = install_surrogates(loaded, self.library(Path(spec.library_dir)), spec.replacement,
+                                        on_program_error=spec.on_program_error)
+        try:
+            sums = batch_nll_sums(loaded, task.ids, batch_size=task.batch_size, surrogate=handle)
+        finally:
+            if handle is not None:
+                handle.remove()
+        return PerplexityShardResult(sums, dict(handle.fallbacks) if handle else {},
+                                     list(handle.failures) if handle else [])
+
+    def fit_heads(self, task: FitHeadsShard) -> list:
+        """`fit_heads` on the task's chunk of heads: one `HeadModel` per head, in order."""
+        from attnc.synth.offline_fit import fit_heads
+
+        return fit_heads(task.attn, task.feats, task.feature_names, task.key_token, task.token_strings,
+                         task.head_names, task.config, task.rows, task.values)
 
     def _model_batches(self, task: ScoreShard):
         """(window_index, ids, attn) batches of the model run over the task's windows."""
