@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import attnc.synth.offline as offline
@@ -169,7 +170,7 @@ def test_cli_synth_parallel_flags_are_checked(case, tmp_path, capsys, monkeypatc
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     assert main([*args, "--llm", "--workers", "2"]) == 2
     assert "--llm sends requests concurrently with --concurrency" in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists()  # refused before any output
 
 
 def test_unreachable_ray_address_is_refused_before_any_fit_or_eval(case, tmp_path, capsys):
@@ -184,3 +185,52 @@ def test_unreachable_ray_address_is_refused_before_any_fit_or_eval(case, tmp_pat
     assert main(["eval", "ppl", "--model", case.model, "--corpus", str(case.root / "corpus.txt"), "--window", "16",
                  "--ray", address]) == 1
     assert f"--ray {address}: cannot reach a Ray head node" in capsys.readouterr().err
+
+
+SIQA_ROWS = [{"context": f"Tom threw the ball {k} times.", "question": "What did the dog do?",
+              "answerA": "ran after it" + " fast" * (k % 3), "answerB": "slept", "answerC": "said good dog" * (1 + k % 2),
+              "correct": "ABC"[k % 3]} for k in range(7)]
+
+
+@pytest.fixture(scope="module")
+def siqa(case):
+    path = case.root / "siqa.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in SIQA_ROWS))
+    return path
+
+
+@pytest.mark.parametrize("shard_batches", [None, 1, 2])
+def test_qa_batches_on_a_pool_give_the_single_process_scores(case, siqa, shard_batches):
+    """Shards are whole batches of the length-sorted order: the same padded batches, the same scores."""
+    from attnc.runtime.qa import _read_requests, continuation_logprobs, continuation_logprobs_on_pool
+
+    _, _, requests = _read_requests(case.loaded, "socialiqa", siqa, None)
+    assert len(requests) == 21 and len({len(c) + len(k) for c, k in requests}) > 3  # lengths differ: padding
+    pool = _ReversedPool(case.loaded)
+    for spec, handle_of in ((None, lambda: None), (Surrogates(case.lib, ReplacementMap.from_programs(REPLACED)),
+                                                   lambda: install_surrogates(case.loaded, case.library,
+                                                                              ReplacementMap.from_programs(REPLACED)))):
+        handle = handle_of()
+        try:
+            one = continuation_logprobs(case.loaded, requests, batch_size=4)
+        finally:
+            if handle is not None:
+                handle.remove()
+        pooled = continuation_logprobs_on_pool(pool, case.loaded, requests, batch_size=4, surrogates=spec,
+                                               shard_batches=shard_batches)
+        np.testing.assert_allclose(pooled.scores, one, rtol=0, atol=1e-9)
+    assert len(set(pool.ran)) == 1 and pool.ran[0] == "LogprobShard" and len(pool.ran) > 2
+
+
+@pytest.mark.skipif(cpu_count() < 2, reason="needs 2 cores for 2 worker processes")
+def test_cli_qa_on_two_processes_equals_one_process(case, siqa, capsys):
+    args = ["eval", "qa", "--model", case.model, "--task", "socialiqa", "--data", str(siqa), "--batch-size", "2",
+            "--fits", str(case.root / "fits.json"), "--lib", str(case.lib), "--json"]
+    assert main(args) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert main([*args, "--workers", "2"]) == 0
+    two = json.loads(capsys.readouterr().out)
+    assert two.pop("workers") == 2 and "workers" not in one
+    for record in (one, two):
+        record.pop("seconds")
+    assert two == one and one["n"] == 7 and one["replaced_heads"]

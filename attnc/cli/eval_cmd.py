@@ -36,6 +36,7 @@ def register(subparsers) -> None:
     qa.add_argument("--task", choices=("piqa", "socialiqa"), required=True)
     qa.add_argument("--data", required=True, help="the task's jsonl file")
     qa.add_argument("--limit", type=int, default=None, help="evaluate the first K valid items")
+    add_parallel_arguments(qa, what="the items' batches", default="1: this process")
     qa.set_defaults(func=run_qa)
 
     harness = commands.add_parser("harness", help="PIQA / SocialIQA through lm-evaluation-harness, on local files")
@@ -217,31 +218,55 @@ def _pooled_ppl(args, ids, pool, chosen):
 
     spec = None if chosen is None else Surrogates(Path(args.lib), chosen[0], args.on_program_error)
     pooled = perplexity_on_pool(pool, ids, batch_size=args.batch_size, surrogates=spec)
-    handle = None if chosen is None else _PooledSurrogates(chosen[0], args.on_program_error, pooled.fallbacks,
-                                                           pooled.failures)
-    return pooled.result, handle
+    return pooled.result, _pooled_record(args, chosen, pooled)
 
 
 def run_qa(args) -> int:
     from attnc.runtime.models import load_model
     from attnc.runtime.qa import qa_accuracy
 
+    pool = None
     try:
         loaded = load_model(args.model, attn_implementation=args.attn)
-        handle = _install(args, loaded)
-        try:
-            result = qa_accuracy(loaded, args.task, args.data, limit=args.limit, batch_size=args.batch_size,
-                                 surrogate=handle, progress=not args.json)
-        finally:
-            if handle is not None:
-                handle.remove()
+        chosen = _replacement(args, loaded)  # checked before any worker starts
+        pool = pool_from_args(args, args.model, loaded, default_workers=1, attn_implementation=args.attn)
+        if pool is not None:
+            result, handle = _pooled_qa(args, loaded, pool, chosen)
+        else:
+            handle = _install_chosen(args, loaded, chosen)
+            try:
+                result = qa_accuracy(loaded, args.task, args.data, limit=args.limit, batch_size=args.batch_size,
+                                     surrogate=handle, progress=not args.json)
+            finally:
+                if handle is not None:
+                    handle.remove()
     except (_UsageError, OSError, ValueError, RuntimeError) as error:
         print(f"attnc eval qa: {error}", file=sys.stderr)
         return 1
-    record = {**result.to_json(), "model": loaded.name, **_surrogate_record(handle)}
+    finally:
+        if pool is not None:
+            pool.close()
+    record = {**result.to_json(), "model": loaded.name, **_surrogate_record(handle),
+              **({"workers": pool.workers} if pool is not None else {})}
     _emit(args, record, f"{args.task}: acc {result.acc:.4f}, acc_norm {result.acc_norm:.4f} on {result.n} items "
                         f"({result.skipped} skipped) in {result.seconds:.1f}s")
     return 0
+
+
+def _pooled_qa(args, loaded, pool, chosen):
+    """(QAResult, what its surrogates recorded or None) with the requests' batches on `pool`'s workers."""
+    from attnc.parallel.shard_worker import Surrogates
+    from attnc.runtime.qa import qa_accuracy_on_pool
+
+    spec = None if chosen is None else Surrogates(Path(args.lib), chosen[0], args.on_program_error)
+    pooled = qa_accuracy_on_pool(pool, loaded, args.task, args.data, limit=args.limit, batch_size=args.batch_size,
+                                 surrogates=spec)
+    return pooled.result, _pooled_record(args, chosen, pooled)
+
+
+def _pooled_record(args, chosen, pooled):
+    return None if chosen is None else _PooledSurrogates(chosen[0], args.on_program_error, pooled.fallbacks,
+                                                         pooled.failures)
 
 
 def _data_files(args) -> dict[str, Path]:

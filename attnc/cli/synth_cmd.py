@@ -88,8 +88,14 @@ def handle(args: argparse.Namespace) -> int:
             config = _llm_config(args).resolved()  # a missing endpoint fails here, before any model work
         corpus, loaded, windows = load_model_and_windows(args)
         heads = _heads(args, loaded)
-        args.out.mkdir(parents=True, exist_ok=True)
-        report = _run_llm(args, config, loaded, windows, heads) if use_llm else _run_offline(args, loaded, windows, heads)
+        pool = None if use_llm else pool_from_args(args, args.model, loaded, default_workers=1)  # before any output
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+            report = (_run_llm(args, config, loaded, windows, heads) if use_llm
+                      else _run_offline(args, loaded, windows, heads, pool))
+        finally:
+            if pool is not None:
+                pool.close()
     except SynthConfigError as error:
         print(f"attnc synth: error: {error}", file=sys.stderr)
         return 2
@@ -155,7 +161,7 @@ def _library_best(lib: Path, scorer, heads: list[str]) -> dict[str, tuple[str, f
     return best
 
 
-def _run_offline(args, loaded, windows, heads) -> dict:
+def _run_offline(args, loaded, windows, heads, pool) -> dict:
     from attnc.synth.offline import synthesize_offline
     from attnc.synth.offline_fit import FitConfig
 
@@ -164,14 +170,9 @@ def _run_offline(args, loaded, windows, heads) -> dict:
     described = windows.describe()
     fitted_on = (f"{args.corpus} (sha256 {str(described.get('corpus_sha256', ''))[:12]}), fit split of windows "
                  f"{args.skip_windows}..{args.skip_windows + len(windows) - 1} of {args.window} tokens, seed {args.seed}")
-    pool = pool_from_args(args, args.model, loaded, default_workers=1)
-    try:
-        report = synthesize_offline(loaded, windows, heads=heads, out_dir=args.out, max_programs=args.max_programs,
-                                    progress=not args.json, objective=args.objective, fitted_on=fitted_on,
-                                    max_fit_windows=args.fit_windows, config=config, pool=pool)
-    finally:
-        if pool is not None:
-            pool.close()
+    report = synthesize_offline(loaded, windows, heads=heads, out_dir=args.out, max_programs=args.max_programs,
+                                progress=not args.json, objective=args.objective, fitted_on=fitted_on,
+                                max_fit_windows=args.fit_windows, config=config, pool=pool)
     data = report.to_json()
     print(f"attnc synth --offline: {data.get('n_programs')} programs for {len(heads)} heads -> {args.out}",
           file=sys.stderr)

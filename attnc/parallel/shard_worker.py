@@ -1,9 +1,13 @@
 """One worker's state and tasks: the model and compiled libraries, loaded once, and the shard tasks.
 
 A task is a small record (which shard, which rows, which library); the worker
-reads or computes the attention itself, so only ids and results travel. The
-same `ShardWorker` runs in the main process, in a local worker process, or as
-a Ray actor.
+reads or computes the attention itself, so only ids and results travel. Eval
+shards (perplexity windows, QA request batches) name the heads to replace and
+the library, which the worker loads once. An offline-synthesis fit chunk is the
+exception: it carries the arrays the caller already computed (attention rows,
+features; tens of MB, against minutes of fitting), so the worker needs no model
+for it. The same `ShardWorker` runs in the main process, in a local worker
+process, or as a Ray actor.
 """
 
 from __future__ import annotations
@@ -83,10 +87,21 @@ class PerplexityShard:
 
 
 @dataclass(frozen=True)
-class PerplexityShardResult:
-    """A perplexity shard's batch sums, and the program fallbacks and failures its surrogates saw."""
+class LogprobShard:
+    """Continuation log-probabilities (`attnc.runtime.qa.continuation_logprobs`) of QA `requests`
+    (whole batches of the length-sorted order), stock or with `surrogates` installed for the task."""
 
-    batch_sums: list
+    requests: list
+    batch_size: int
+    surrogates: Surrogates | None = None
+
+
+@dataclass(frozen=True)
+class SurrogateShardResult:
+    """An eval shard's values (batch NLL sums, or request log-probabilities), and the program
+    fallbacks and failures its surrogates saw."""
+
+    values: list
     fallbacks: dict
     failures: list
 
@@ -160,6 +175,8 @@ class ShardWorker:
             return index, self.mixture_iou(task)
         if isinstance(task, PerplexityShard):
             return index, self.perplexity(task)
+        if isinstance(task, LogprobShard):
+            return index, self.logprobs(task)
         if isinstance(task, FitHeadsShard):
             return index, self.fit_heads(task)
         if isinstance(task, Ready):
@@ -203,25 +220,36 @@ class ShardWorker:
         return mixture_iou_sums(batches, task.weight_sets, task.heads, library.programs, self.loaded().vocab,
                                 task.heldout_of)
 
-    def perplexity(self, task: PerplexityShard) -> PerplexityShardResult:
+    def perplexity(self, task: PerplexityShard) -> SurrogateShardResult:
         """Batch NLL sums of the task's windows, its surrogates installed only while it runs."""
         from attnc.runtime.perplexity import batch_nll_sums
 
+        return self._with_surrogates(task.surrogates, lambda loaded, handle: batch_nll_sums(
+            loaded, task.ids, batch_size=task.batch_size, surrogate=handle))
+
+    def logprobs(self, task: LogprobShard) -> SurrogateShardResult:
+        """Log-probabilities of the task's requests, in its order, its surrogates installed only while it runs."""
+        from attnc.runtime.qa import continuation_logprobs
+
+        return self._with_surrogates(task.surrogates, lambda loaded, handle: list(continuation_logprobs(
+            loaded, task.requests, batch_size=task.batch_size)))
+
+    def _with_surrogates(self, spec: Surrogates | None, compute) -> SurrogateShardResult:
+        """compute(model, handle or None) with `spec`'s surrogates installed (then removed), and their record."""
         loaded = self.loaded()
         handle = None
-        if task.surrogates is not None:
+        if spec is not None:
             from attnc.runtime.surrogate import install_surrogates
 
-            spec = task.surrogates
             handle = install_surrogates(loaded, self.library(Path(spec.library_dir)), spec.replacement,
                                         on_program_error=spec.on_program_error)
         try:
-            sums = batch_nll_sums(loaded, task.ids, batch_size=task.batch_size, surrogate=handle)
+            values = compute(loaded, handle)
         finally:
             if handle is not None:
                 handle.remove()
-        return PerplexityShardResult(sums, dict(handle.fallbacks) if handle else {},
-                                     list(handle.failures) if handle else [])
+        return SurrogateShardResult(values, dict(handle.fallbacks) if handle else {},
+                                    list(handle.failures) if handle else [])
 
     def fit_heads(self, task: FitHeadsShard) -> list:
         """`fit_heads` on the task's chunk of heads: one `HeadModel` per head, in order."""

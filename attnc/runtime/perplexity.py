@@ -165,5 +165,5 @@ def perplexity_on_pool(pool, windows_ids, *, batch_size: int = 8, surrogates=Non
     fallbacks: Counter = Counter()
     for shard in ordered:
         fallbacks.update(shard.fallbacks)
-    return PooledPerplexity(_result([s for shard in ordered for s in shard.batch_sums], ids.shape, started),
+    return PooledPerplexity(_result([s for shard in ordered for s in shard.values], ids.shape, started),
                             dict(fallbacks), [f for shard in ordered for f in shard.failures])

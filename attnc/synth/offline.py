@@ -39,7 +39,7 @@ from attnc.synth.offline_emit import (
     ProgramTerms, build_program, describe_terms, provenance_header, rerender, safe_token, write_atomic,
 )
 from attnc.synth.offline_features import FEATURES, feature_tensor
-from attnc.synth.offline_fit import OBJECTIVES, FitConfig, HeadModel, fit_heads
+from attnc.synth.offline_fit import OBJECTIVES, FitConfig, HeadModel
 from attnc.synth.offline_templates import Template, score_templates, template_grid
 from attnc.window import window_features
 
