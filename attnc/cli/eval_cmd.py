@@ -36,7 +36,7 @@ def register(subparsers) -> None:
     qa.add_argument("--task", choices=("piqa", "socialiqa"), required=True)
     qa.add_argument("--data", required=True, help="the task's jsonl file")
     qa.add_argument("--limit", type=int, default=None, help="evaluate the first K valid items")
-    add_parallel_arguments(qa, what="the items' batches", default="1: this process")
+    add_parallel_arguments(qa, what="the answer choices' batches", default="1: this process")
     qa.set_defaults(func=run_qa)
 
     harness = commands.add_parser("harness", help="PIQA / SocialIQA through lm-evaluation-harness, on local files")
@@ -169,104 +169,85 @@ def _surrogate_record(handle) -> dict:
     }
 
 
+def _evaluate(args, loaded, single, pooled):
+    """Run the evaluation here or on the workers of --workers/--ray; (result, surrogate record, workers).
+
+    `single(handle)` runs in this process with the surrogates installed (handle None: stock);
+    `pooled(pool, spec)` runs shards on the pool, each worker installing `spec`
+    (`attnc.parallel.shard_worker.Surrogates`, None: stock) on its own model. The
+    record is the handle, or what the workers' surrogates saw; workers is None here.
+    """
+    from attnc.parallel.shard_worker import Surrogates
+
+    chosen = _replacement(args, loaded)  # checked before any worker starts
+    pool = pool_from_args(args, args.model, loaded, default_workers=1, attn_implementation=args.attn)
+    if pool is None:
+        handle = _install_chosen(args, loaded, chosen)
+        try:
+            return single(handle), handle, None
+        finally:
+            if handle is not None:
+                handle.remove()
+    try:
+        spec = None if chosen is None else Surrogates(Path(args.lib), chosen[0], args.on_program_error)
+        done = pooled(pool, spec)
+        record = None if chosen is None else _PooledSurrogates(chosen[0], args.on_program_error, done.fallbacks,
+                                                               done.failures)
+        return done.result, record, pool.workers
+    finally:
+        pool.close()
+
+
 def run_ppl(args) -> int:
     from attnc.cli.corpus_args import user_errors
-    from attnc.runtime.perplexity import perplexity
+    from attnc.runtime.perplexity import perplexity, perplexity_on_pool
 
-    pool = None
     try:
         _, loaded, windows = load_model_and_windows(args, attn_implementation=args.attn)
         ids = windows.ids[windows.indices(args.split)]
         if len(ids) == 0:
             raise _UsageError(f"the {args.split} split has no windows; change --heldout-fraction or --split")
-        chosen = _replacement(args, loaded)  # checked before any worker starts
-        pool = pool_from_args(args, args.model, loaded, default_workers=1, attn_implementation=args.attn)
-        if pool is not None:
-            result, handle = _pooled_ppl(args, ids, pool, chosen)
-        else:
-            handle = _install_chosen(args, loaded, chosen)
-            try:
-                result = perplexity(loaded, ids, batch_size=args.batch_size, surrogate=handle,
-                                    progress=not args.json)
-            finally:
-                if handle is not None:
-                    handle.remove()
+        result, handle, workers = _evaluate(
+            args, loaded,
+            lambda handle: perplexity(loaded, ids, batch_size=args.batch_size, surrogate=handle,
+                                      progress=not args.json),
+            lambda pool, spec: perplexity_on_pool(pool, ids, batch_size=args.batch_size, surrogates=spec))
     except (_UsageError, OSError, RuntimeError, *user_errors()) as error:
         print(f"attnc eval ppl: {error}", file=sys.stderr)
         return 1
-    finally:
-        if pool is not None:
-            pool.close()
     record = {
         **result.to_json(),
         "model": loaded.name,
         "split": args.split,
         "windows": {k: v for k, v in windows.describe().items() if k != "heldout_indices"},
         **_surrogate_record(handle),
-        **({"workers": pool.workers} if pool is not None else {}),
+        **({"workers": workers} if workers else {}),
     }
     _emit(args, record, f"perplexity {result.ppl:.4f} on {result.tokens_evaluated} tokens "
                         f"({result.n_windows} {args.split} windows of {args.window}) in {result.seconds:.1f}s")
     return 0
 
 
-def _pooled_ppl(args, ids, pool, chosen):
-    """(PerplexityResult, what its surrogates recorded or None) with window shards on `pool`'s workers;
-    each worker loads the library once and installs `chosen`'s replacement, as the single process would."""
-    from attnc.parallel.shard_worker import Surrogates
-    from attnc.runtime.perplexity import perplexity_on_pool
-
-    spec = None if chosen is None else Surrogates(Path(args.lib), chosen[0], args.on_program_error)
-    pooled = perplexity_on_pool(pool, ids, batch_size=args.batch_size, surrogates=spec)
-    return pooled.result, _pooled_record(args, chosen, pooled)
-
-
 def run_qa(args) -> int:
     from attnc.runtime.models import load_model
-    from attnc.runtime.qa import qa_accuracy
+    from attnc.runtime.qa import qa_accuracy, qa_accuracy_on_pool
 
-    pool = None
     try:
         loaded = load_model(args.model, attn_implementation=args.attn)
-        chosen = _replacement(args, loaded)  # checked before any worker starts
-        pool = pool_from_args(args, args.model, loaded, default_workers=1, attn_implementation=args.attn)
-        if pool is not None:
-            result, handle = _pooled_qa(args, loaded, pool, chosen)
-        else:
-            handle = _install_chosen(args, loaded, chosen)
-            try:
-                result = qa_accuracy(loaded, args.task, args.data, limit=args.limit, batch_size=args.batch_size,
-                                     surrogate=handle, progress=not args.json)
-            finally:
-                if handle is not None:
-                    handle.remove()
+        result, handle, workers = _evaluate(
+            args, loaded,
+            lambda handle: qa_accuracy(loaded, args.task, args.data, limit=args.limit, batch_size=args.batch_size,
+                                       surrogate=handle, progress=not args.json),
+            lambda pool, spec: qa_accuracy_on_pool(pool, loaded, args.task, args.data, limit=args.limit,
+                                                   batch_size=args.batch_size, surrogates=spec))
     except (_UsageError, OSError, ValueError, RuntimeError) as error:
         print(f"attnc eval qa: {error}", file=sys.stderr)
         return 1
-    finally:
-        if pool is not None:
-            pool.close()
     record = {**result.to_json(), "model": loaded.name, **_surrogate_record(handle),
-              **({"workers": pool.workers} if pool is not None else {})}
+              **({"workers": workers} if workers else {})}
     _emit(args, record, f"{args.task}: acc {result.acc:.4f}, acc_norm {result.acc_norm:.4f} on {result.n} items "
                         f"({result.skipped} skipped) in {result.seconds:.1f}s")
     return 0
-
-
-def _pooled_qa(args, loaded, pool, chosen):
-    """(QAResult, what its surrogates recorded or None) with the requests' batches on `pool`'s workers."""
-    from attnc.parallel.shard_worker import Surrogates
-    from attnc.runtime.qa import qa_accuracy_on_pool
-
-    spec = None if chosen is None else Surrogates(Path(args.lib), chosen[0], args.on_program_error)
-    pooled = qa_accuracy_on_pool(pool, loaded, args.task, args.data, limit=args.limit, batch_size=args.batch_size,
-                                 surrogates=spec)
-    return pooled.result, _pooled_record(args, chosen, pooled)
-
-
-def _pooled_record(args, chosen, pooled):
-    return None if chosen is None else _PooledSurrogates(chosen[0], args.on_program_error, pooled.fallbacks,
-                                                         pooled.failures)
 
 
 def _data_files(args) -> dict[str, Path]:

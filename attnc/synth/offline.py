@@ -266,8 +266,9 @@ def synthesize_offline(
     n_rows = n if rows is None else ROWS_PER_WINDOW
     # Heads are fitted in chunks whose size depends only on the data, never on a pool: fit_heads
     # batches a chunk's heads through GEMMs whose float rounding depends on how many heads are in
-    # the batch (measured: the same head fitted in a chunk of 8 or of 1 or 3 differs by ~1e-7), so
-    # the same chunks on workers give the same models, and so the same programs, as one process.
+    # the batch (measured on a tiny model: the same head fitted in a chunk of 8 or of 1 or 3 heads
+    # differs by ~1e-7; 1 or 2 torch threads did not change it), so the same chunks on workers give
+    # the same models, and so the same programs, as one process.
     chunk = max(1, FIT_CHUNK_ELEMENTS // (n_fit * n_rows * n))
 
     def chunk_task(first: int) -> FitHeadsShard:
