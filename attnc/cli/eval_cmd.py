@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     add_corpus_arguments(ppl)
     _common(ppl)
     ppl.add_argument("--split", choices=("heldout", "fit", "all"), default="heldout", help="windows to evaluate")
-    add_parallel_arguments(ppl, default="1: this process")
+    add_parallel_arguments(ppl, default="one, this process")
     ppl.set_defaults(func=run_ppl)
 
     qa = commands.add_parser("qa", help="multiple-choice accuracy (PIQA, SocialIQA)")
@@ -36,7 +36,7 @@ def register(subparsers) -> None:
     qa.add_argument("--task", choices=("piqa", "socialiqa"), required=True)
     qa.add_argument("--data", required=True, help="the task's jsonl file")
     qa.add_argument("--limit", type=int, default=None, help="evaluate the first K valid items")
-    add_parallel_arguments(qa, what="the answer choices' batches", default="1: this process")
+    add_parallel_arguments(qa, what="the answer choices' batches", default="one, this process")
     qa.set_defaults(func=run_qa)
 
     harness = commands.add_parser("harness", help="PIQA / SocialIQA through lm-evaluation-harness, on local files")

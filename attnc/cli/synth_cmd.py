@@ -60,7 +60,7 @@ def register(subparsers) -> None:
     offline.add_argument("--profile-length", type=int, default=None, metavar="L",
                          help="a relative-position profile: one weight per distance 0..L-1 back, written as one "
                               "literal table in place of the self/previous-token indicators (default 0: none)")
-    add_parallel_arguments(offline, what="the chunks of heads fitted", default="1: this process")
+    add_parallel_arguments(offline, what="the fit's chunks of heads", default="one, this process")
     parser.set_defaults(func=handle)
 
 
