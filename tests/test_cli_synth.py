@@ -97,10 +97,10 @@ def test_offline_fit_knobs(flag, bad, good, field, default, model_dir, tmp_path,
     assert main(["synth", "--offline", flag, bad] + common(model_dir, tmp_path / "bad")) == 2
     assert f"{flag} must be >= 0" in capsys.readouterr().err
     seen = []
-    import attnc.synth.offline as offline
+    import attnc.synth.offline_fit as offline_fit
 
-    real = offline.fit_heads
-    monkeypatch.setattr(offline, "fit_heads", lambda *a, **k: seen.append(a[6]) or real(*a, **k))  # a[6]: config
+    real = offline_fit.fit_heads  # what every chunk's task runs, in this process or a worker
+    monkeypatch.setattr(offline_fit, "fit_heads", lambda *a, **k: seen.append(a[6]) or real(*a, **k))  # a[6]: config
     assert main(["synth", "--offline", flag, good, "--fit-windows", "2"] + common(model_dir, tmp_path / "out")) == 0
     capsys.readouterr()
     expected = FitConfig(**{field: int(good)}, objective="both")  # --objective's default

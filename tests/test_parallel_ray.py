@@ -130,3 +130,32 @@ def test_a_study_on_ray_gives_the_single_process_results(case, pool):
 
 def json_text(value, out: str) -> str:
     return json.dumps(value, sort_keys=True, default=str).replace(f"/{out}/", "/OUT/").replace(f"/{out}\"", "/OUT\"")
+
+
+def test_eval_and_synth_shards_on_ray_equal_one_process_despite_a_killed_actor(case, pool, tmp_path, monkeypatch):
+    """Perplexity shards (one actor killed after the first result) and the offline fit's chunks of heads."""
+    import attnc.synth.offline as offline
+    from attnc.parallel.shard_worker import PerplexityShard
+    from attnc.runtime.perplexity import perplexity
+    from test_parallel_eval_synth import CHUNK_HEADS, FIT_WINDOWS, _same_output, _synth
+
+    ids = case.windows.ids
+    one = perplexity(case.loaded, ids, batch_size=3, progress=False)
+    tasks = [PerplexityShard(ids[first:first + 3], 3) for first in range(0, len(ids), 3)]
+    results = {}
+    for position, shard in pool.map(tasks):
+        if not results:
+            ray.kill(pool.actors[0], no_restart=False)
+        assert position not in results
+        results[position] = shard
+    nll = 0.0
+    for sums in (results[k].values for k in range(len(tasks))):
+        for batch in sums:
+            nll += batch
+    assert abs(nll - one.nll_sum) <= 1e-9
+
+    monkeypatch.setattr(offline, "FIT_CHUNK_ELEMENTS", CHUNK_HEADS * FIT_WINDOWS * 16 * 16)
+    single = _synth(case, tmp_path / "one")
+    on_ray = _synth(case, tmp_path / "two", pool)
+    assert on_ray.fit_iou == single.fit_iou and on_ray.heldout_iou == single.heldout_iou
+    _same_output(tmp_path / "one", tmp_path / "two")

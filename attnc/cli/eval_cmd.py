@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from attnc.cli.corpus_args import add_corpus_arguments, add_model_arguments, load_model_and_windows
+from attnc.cli.parallel_args import add_parallel_arguments, pool_from_args
 
 
 def register(subparsers) -> None:
@@ -25,6 +27,7 @@ def register(subparsers) -> None:
     add_corpus_arguments(ppl)
     _common(ppl)
     ppl.add_argument("--split", choices=("heldout", "fit", "all"), default="heldout", help="windows to evaluate")
+    add_parallel_arguments(ppl, default="one, this process")
     ppl.set_defaults(func=run_ppl)
 
     qa = commands.add_parser("qa", help="multiple-choice accuracy (PIQA, SocialIQA)")
@@ -33,6 +36,7 @@ def register(subparsers) -> None:
     qa.add_argument("--task", choices=("piqa", "socialiqa"), required=True)
     qa.add_argument("--data", required=True, help="the task's jsonl file")
     qa.add_argument("--limit", type=int, default=None, help="evaluate the first K valid items")
+    add_parallel_arguments(qa, what="the answer choices' batches", default="one, this process")
     qa.set_defaults(func=run_qa)
 
     harness = commands.add_parser("harness", help="PIQA / SocialIQA through lm-evaluation-harness, on local files")
@@ -70,6 +74,21 @@ class _UsageError(Exception):
 
 def _install(args, loaded):
     """Install surrogates from --fits/--lib (and --heads or --fraction); returns the handle or None."""
+    return _install_chosen(args, loaded, _replacement(args, loaded))
+
+
+def _install_chosen(args, loaded, chosen):
+    """Install `_replacement`'s choice (None: nothing); the handle or None."""
+    from attnc.runtime.surrogate import install_surrogates
+
+    if chosen is None:
+        return None
+    replacement, source = chosen
+    return install_surrogates(loaded, source, replacement, on_program_error=args.on_program_error)
+
+
+def _replacement(args, loaded):
+    """(ReplacementMap, loaded library) from --fits/--lib (and --heads or --fraction), checked; None: stock."""
     fraction = getattr(args, "fraction", None)
     if not args.fits and not args.lib:
         if args.heads or fraction is not None:
@@ -78,7 +97,6 @@ def _install(args, loaded):
     if not (args.fits and args.lib):
         raise _UsageError("--fits and --lib go together")
     from attnc.runtime.replacement import ReplacementMap
-    from attnc.runtime.surrogate import install_surrogates
 
     try:
         fits = json.loads(Path(args.fits).read_text())
@@ -93,8 +111,7 @@ def _install(args, loaded):
             return None
     replacement = ReplacementMap.from_fits(fits, heads=heads, use=args.use)
     replacement.validate_for(loaded)
-    source = _load_source(args.lib, loaded)
-    return install_surrogates(loaded, source, replacement, on_program_error=args.on_program_error)
+    return replacement, _load_source(args.lib, loaded)
 
 
 def _heads_for_fraction(fits: dict, fraction: float, n_model_heads: int, use: str) -> list[str]:
@@ -131,6 +148,16 @@ def _emit(args, result: dict, text: str) -> None:
     print(json.dumps(result, indent=2) if args.json else text)
 
 
+@dataclass(frozen=True)
+class _PooledSurrogates:
+    """What `_surrogate_record` reads of a handle, for surrogates that ran in pool workers."""
+
+    replacement: object
+    on_program_error: str
+    fallbacks: dict
+    failures: list
+
+
 def _surrogate_record(handle) -> dict:
     if handle is None:
         return {"replaced_heads": {}}
@@ -142,21 +169,49 @@ def _surrogate_record(handle) -> dict:
     }
 
 
+def _evaluate(args, loaded, single, pooled):
+    """Run the evaluation here or on the workers of --workers/--ray; (result, surrogate record, workers).
+
+    `single(handle)` runs in this process with the surrogates installed (handle None: stock);
+    `pooled(pool, spec)` runs shards on the pool, each worker installing `spec`
+    (`attnc.parallel.shard_worker.Surrogates`, None: stock) on its own model. The
+    record is the handle, or what the workers' surrogates saw; workers is None here.
+    """
+    from attnc.parallel.shard_worker import Surrogates
+
+    chosen = _replacement(args, loaded)  # checked before any worker starts
+    pool = pool_from_args(args, args.model, loaded, default_workers=1, attn_implementation=args.attn)
+    if pool is None:
+        handle = _install_chosen(args, loaded, chosen)
+        try:
+            return single(handle), handle, None
+        finally:
+            if handle is not None:
+                handle.remove()
+    try:
+        spec = None if chosen is None else Surrogates(Path(args.lib), chosen[0], args.on_program_error)
+        done = pooled(pool, spec)
+        record = None if chosen is None else _PooledSurrogates(chosen[0], args.on_program_error, done.fallbacks,
+                                                               done.failures)
+        return done.result, record, pool.workers
+    finally:
+        pool.close()
+
+
 def run_ppl(args) -> int:
     from attnc.cli.corpus_args import user_errors
-    from attnc.runtime.perplexity import perplexity
+    from attnc.runtime.perplexity import perplexity, perplexity_on_pool
 
     try:
         _, loaded, windows = load_model_and_windows(args, attn_implementation=args.attn)
         ids = windows.ids[windows.indices(args.split)]
         if len(ids) == 0:
             raise _UsageError(f"the {args.split} split has no windows; change --heldout-fraction or --split")
-        handle = _install(args, loaded)
-        try:
-            result = perplexity(loaded, ids, batch_size=args.batch_size, surrogate=handle, progress=not args.json)
-        finally:
-            if handle is not None:
-                handle.remove()
+        result, handle, workers = _evaluate(
+            args, loaded,
+            lambda handle: perplexity(loaded, ids, batch_size=args.batch_size, surrogate=handle,
+                                      progress=not args.json),
+            lambda pool, spec: perplexity_on_pool(pool, ids, batch_size=args.batch_size, surrogates=spec))
     except (_UsageError, OSError, RuntimeError, *user_errors()) as error:
         print(f"attnc eval ppl: {error}", file=sys.stderr)
         return 1
@@ -166,6 +221,7 @@ def run_ppl(args) -> int:
         "split": args.split,
         "windows": {k: v for k, v in windows.describe().items() if k != "heldout_indices"},
         **_surrogate_record(handle),
+        **({"workers": workers} if workers else {}),
     }
     _emit(args, record, f"perplexity {result.ppl:.4f} on {result.tokens_evaluated} tokens "
                         f"({result.n_windows} {args.split} windows of {args.window}) in {result.seconds:.1f}s")
@@ -174,21 +230,21 @@ def run_ppl(args) -> int:
 
 def run_qa(args) -> int:
     from attnc.runtime.models import load_model
-    from attnc.runtime.qa import qa_accuracy
+    from attnc.runtime.qa import qa_accuracy, qa_accuracy_on_pool
 
     try:
         loaded = load_model(args.model, attn_implementation=args.attn)
-        handle = _install(args, loaded)
-        try:
-            result = qa_accuracy(loaded, args.task, args.data, limit=args.limit, batch_size=args.batch_size,
-                                 surrogate=handle, progress=not args.json)
-        finally:
-            if handle is not None:
-                handle.remove()
+        result, handle, workers = _evaluate(
+            args, loaded,
+            lambda handle: qa_accuracy(loaded, args.task, args.data, limit=args.limit, batch_size=args.batch_size,
+                                       surrogate=handle, progress=not args.json),
+            lambda pool, spec: qa_accuracy_on_pool(pool, loaded, args.task, args.data, limit=args.limit,
+                                                   batch_size=args.batch_size, surrogates=spec))
     except (_UsageError, OSError, ValueError, RuntimeError) as error:
         print(f"attnc eval qa: {error}", file=sys.stderr)
         return 1
-    record = {**result.to_json(), "model": loaded.name, **_surrogate_record(handle)}
+    record = {**result.to_json(), "model": loaded.name, **_surrogate_record(handle),
+              **({"workers": workers} if workers else {})}
     _emit(args, record, f"{args.task}: acc {result.acc:.4f}, acc_norm {result.acc_norm:.4f} on {result.n} items "
                         f"({result.skipped} skipped) in {result.seconds:.1f}s")
     return 0

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from attnc.cli.corpus_args import add_corpus_arguments, load_model_and_windows, user_errors
+from attnc.cli.parallel_args import add_parallel_arguments, pool_from_args
 
 
 def register(subparsers) -> None:
@@ -59,6 +60,7 @@ def register(subparsers) -> None:
     offline.add_argument("--profile-length", type=int, default=None, metavar="L",
                          help="a relative-position profile: one weight per distance 0..L-1 back, written as one "
                               "literal table in place of the self/previous-token indicators (default 0: none)")
+    add_parallel_arguments(offline, what="the fit's chunks of heads", default="one, this process")
     parser.set_defaults(func=handle)
 
 
@@ -79,12 +81,21 @@ def handle(args: argparse.Namespace) -> int:
             raise ValueError(f"--profile-length must be >= 0 (0: no profile), got {args.profile_length}")
         if args.concurrency < 1:
             raise ValueError(f"--concurrency must be >= 1, got {args.concurrency}")
+        if use_llm and (args.workers is not None or args.ray is not None):
+            raise ValueError("--workers and --ray split the --offline fit; --llm sends requests concurrently "
+                             "with --concurrency")
         if use_llm:
             config = _llm_config(args).resolved()  # a missing endpoint fails here, before any model work
         corpus, loaded, windows = load_model_and_windows(args)
         heads = _heads(args, loaded)
-        args.out.mkdir(parents=True, exist_ok=True)
-        report = _run_llm(args, config, loaded, windows, heads) if use_llm else _run_offline(args, loaded, windows, heads)
+        pool = None if use_llm else pool_from_args(args, args.model, loaded, default_workers=1)  # before any output
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+            report = (_run_llm(args, config, loaded, windows, heads) if use_llm
+                      else _run_offline(args, loaded, windows, heads, pool))
+        finally:
+            if pool is not None:
+                pool.close()
     except SynthConfigError as error:
         print(f"attnc synth: error: {error}", file=sys.stderr)
         return 2
@@ -150,7 +161,7 @@ def _library_best(lib: Path, scorer, heads: list[str]) -> dict[str, tuple[str, f
     return best
 
 
-def _run_offline(args, loaded, windows, heads) -> dict:
+def _run_offline(args, loaded, windows, heads, pool) -> dict:
     from attnc.synth.offline import synthesize_offline
     from attnc.synth.offline_fit import FitConfig
 
@@ -161,7 +172,7 @@ def _run_offline(args, loaded, windows, heads) -> dict:
                  f"{args.skip_windows}..{args.skip_windows + len(windows) - 1} of {args.window} tokens, seed {args.seed}")
     report = synthesize_offline(loaded, windows, heads=heads, out_dir=args.out, max_programs=args.max_programs,
                                 progress=not args.json, objective=args.objective, fitted_on=fitted_on,
-                                max_fit_windows=args.fit_windows, config=config)
+                                max_fit_windows=args.fit_windows, config=config, pool=pool)
     data = report.to_json()
     print(f"attnc synth --offline: {data.get('n_programs')} programs for {len(heads)} heads -> {args.out}",
           file=sys.stderr)

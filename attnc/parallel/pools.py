@@ -43,11 +43,11 @@ def cpu_count() -> int:
 _WORKER = None
 
 
-def _start_worker(model: str, threads: int) -> None:
+def _start_worker(model: str, threads: int, attn_implementation: str) -> None:
     global _WORKER
     from attnc.parallel.shard_worker import ShardWorker
 
-    _WORKER = ShardWorker(model, threads=threads)
+    _WORKER = ShardWorker(model, threads=threads, attn_implementation=attn_implementation)
     _WORKER.ready()
 
 
@@ -67,11 +67,14 @@ class ProcessPool:
         workers: processes (>= 1).
         model: what each worker loads (`load_model`'s name or directory).
         loaded: this process's copy of that model, for single tasks.
+        attn_implementation: the attention the workers' model runs ("eager" reads attention
+            weights, as extraction needs; eval runs the caller's choice, so results match it).
     """
 
-    def __init__(self, workers: int, model: str, loaded=None):
+    def __init__(self, workers: int, model: str, loaded=None, *, attn_implementation: str = "eager"):
         self.workers = workers
         self.model = model
+        self.attn_implementation = attn_implementation
         self._loaded = loaded
         self._executor: ProcessPoolExecutor | None = None
         self._local = None
@@ -81,14 +84,15 @@ class ProcessPool:
             threads = max(1, cpu_count() // self.workers)
             self._executor = ProcessPoolExecutor(max_workers=self.workers,
                                                  mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_start_worker, initargs=(self.model, threads))
+                                                 initializer=_start_worker, initargs=(self.model, threads, self.attn_implementation))
         return self._executor
 
     def map(self, tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
         if len(tasks) == 1 and self._executor is None:
             from attnc.parallel.shard_worker import ShardWorker
 
-            self._local = self._local or ShardWorker(self._loaded if self._loaded is not None else self.model)
+            self._local = self._local or ShardWorker(self._loaded if self._loaded is not None else self.model,
+                                                     attn_implementation=self.attn_implementation)
             yield self._local.run(0, tasks[0])
             return
         executor = self._start()

@@ -82,9 +82,11 @@ class RayPool:
         model: what each actor loads (`load_model`'s name or directory; a path
             must exist on every node, as must the stage cache for a study).
         num_gpus: GPUs per actor (0: CPU).
+        attn_implementation: the attention the actors' model runs (see `ProcessPool`).
     """
 
-    def __init__(self, address: str, workers: int | None, model: str, *, num_gpus: float = 0):
+    def __init__(self, address: str, workers: int | None, model: str, *, num_gpus: float = 0,
+                 attn_implementation: str = "eager"):
         ray = require_ray()
         self._started = connect(address, workers)
         if workers is None:
@@ -94,7 +96,8 @@ class RayPool:
 
         actor = ray.remote(num_cpus=1, num_gpus=num_gpus, max_restarts=MAX_RESTARTS,
                            max_task_retries=MAX_TASK_RETRIES)(ShardWorker)
-        self.actors = [actor.remote(model, threads=1) for _ in range(workers)]
+        self.actors = [actor.remote(model, threads=1, attn_implementation=attn_implementation)
+                       for _ in range(workers)]
         try:
             ray.get([a.ready.remote() for a in self.actors])
         except Exception as error:  # an actor's model load failed: say so before any work

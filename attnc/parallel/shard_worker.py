@@ -1,9 +1,13 @@
 """One worker's state and tasks: the model and compiled libraries, loaded once, and the shard tasks.
 
 A task is a small record (which shard, which rows, which library); the worker
-reads or computes the attention itself, so only ids and results travel. The
-same `ShardWorker` runs in the main process, in a local worker process, or as
-a Ray actor.
+reads or computes the attention itself, so only ids and results travel. Eval
+shards (perplexity windows, QA request batches) name the heads to replace and
+the library, which the worker loads once. An offline-synthesis fit chunk is the
+exception: it carries the arrays the caller already computed (attention rows,
+features; tens of MB, against minutes of fitting), so the worker needs no model
+for it. The same `ShardWorker` runs in the main process, in a local worker
+process, or as a Ray actor.
 """
 
 from __future__ import annotations
@@ -64,6 +68,61 @@ class MixtureIouShard:
 
 
 @dataclass(frozen=True)
+class Surrogates:
+    """Heads to replace by programs of the library at `library_dir` (`attnc.runtime.surrogate`)."""
+
+    library_dir: Path
+    replacement: object  # attnc.runtime.replacement.ReplacementMap
+    on_program_error: str = "fail"
+
+
+@dataclass(frozen=True)
+class PerplexityShard:
+    """Per-batch NLL sums (`attnc.runtime.perplexity.batch_nll_sums`) of windows `ids`, in batches of
+    `batch_size`, on the stock model or with `surrogates` installed for the task."""
+
+    ids: np.ndarray
+    batch_size: int
+    surrogates: Surrogates | None = None
+
+
+@dataclass(frozen=True)
+class LogprobShard:
+    """Continuation log-probabilities (`attnc.runtime.qa.continuation_logprobs`) of QA `requests`
+    (whole batches of the length-sorted order), stock or with `surrogates` installed for the task."""
+
+    requests: list
+    batch_size: int
+    surrogates: Surrogates | None = None
+
+
+@dataclass(frozen=True)
+class SurrogateShardResult:
+    """An eval shard's values (batch NLL sums, or request log-probabilities), and the program
+    fallbacks and failures its surrogates saw."""
+
+    values: list
+    fallbacks: dict
+    failures: list
+
+
+@dataclass(frozen=True)
+class FitHeadsShard:
+    """One chunk of heads for `attnc.synth.offline_fit.fit_heads`: its arguments, as the single-process
+    synthesis computed them (the worker needs no model for it)."""
+
+    attn: np.ndarray
+    feats: np.ndarray
+    feature_names: tuple[str, ...]
+    key_token: np.ndarray
+    token_strings: list
+    head_names: list
+    config: object  # attnc.synth.offline_fit.FitConfig
+    rows: np.ndarray | None = None
+    values: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
 class Ready:
     """Load the model and answer (a pool's warm-up: start-up is then not counted as work)."""
 
@@ -75,9 +134,11 @@ class ShardWorker:
         model: what `load_model` loads (a name or directory), or an already loaded model.
         threads: torch and numba threads of this worker (None: leave their defaults);
             the IoU kernels are numba `parallel=True`, so N workers on N cores want 1 each.
+        attn_implementation: the attention a model loaded here runs ("eager" for extraction,
+            which reads attention weights; eval passes its --attn).
     """
 
-    def __init__(self, model, threads: int | None = None):
+    def __init__(self, model, threads: int | None = None, attn_implementation: str = "eager"):
         if threads:
             import numba
             import torch
@@ -85,6 +146,7 @@ class ShardWorker:
             torch.set_num_threads(threads)
             numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         self._spec = model if isinstance(model, str) else None
+        self._attn = attn_implementation
         self._loaded = None if isinstance(model, str) else model
         self._libraries: dict[str, object] = {}
 
@@ -92,7 +154,7 @@ class ShardWorker:
         if self._loaded is None:
             from attnc.runtime.models import load_model
 
-            self._loaded = load_model(self._spec)
+            self._loaded = load_model(self._spec, attn_implementation=self._attn)
         return self._loaded
 
     def library(self, path: Path):
@@ -111,6 +173,12 @@ class ShardWorker:
             return index, self.score(task)
         if isinstance(task, MixtureIouShard):
             return index, self.mixture_iou(task)
+        if isinstance(task, PerplexityShard):
+            return index, self.perplexity(task)
+        if isinstance(task, LogprobShard):
+            return index, self.logprobs(task)
+        if isinstance(task, FitHeadsShard):
+            return index, self.fit_heads(task)
         if isinstance(task, Ready):
             return index, self.ready()
         raise TypeError(f"ShardWorker: unknown task {type(task).__name__}")
@@ -151,6 +219,44 @@ class ShardWorker:
         batches = [AttentionStore.open(task.store_dir).read_shard(task.store_shard)]
         return mixture_iou_sums(batches, task.weight_sets, task.heads, library.programs, self.loaded().vocab,
                                 task.heldout_of)
+
+    def perplexity(self, task: PerplexityShard) -> SurrogateShardResult:
+        """Batch NLL sums of the task's windows, its surrogates installed only while it runs."""
+        from attnc.runtime.perplexity import batch_nll_sums
+
+        return self._with_surrogates(task.surrogates, lambda loaded, handle: batch_nll_sums(
+            loaded, task.ids, batch_size=task.batch_size, surrogate=handle))
+
+    def logprobs(self, task: LogprobShard) -> SurrogateShardResult:
+        """Log-probabilities of the task's requests, in its order, its surrogates installed only while it runs."""
+        from attnc.runtime.qa import continuation_logprobs
+
+        return self._with_surrogates(task.surrogates, lambda loaded, handle: list(continuation_logprobs(
+            loaded, task.requests, batch_size=task.batch_size)))
+
+    def _with_surrogates(self, spec: Surrogates | None, compute) -> SurrogateShardResult:
+        """compute(model, handle or None) with `spec`'s surrogates installed (then removed), and their record."""
+        loaded = self.loaded()
+        handle = None
+        if spec is not None:
+            from attnc.runtime.surrogate import install_surrogates
+
+            handle = install_surrogates(loaded, self.library(Path(spec.library_dir)), spec.replacement,
+                                        on_program_error=spec.on_program_error)
+        try:
+            values = compute(loaded, handle)
+        finally:
+            if handle is not None:
+                handle.remove()
+        return SurrogateShardResult(values, dict(handle.fallbacks) if handle else {},
+                                    list(handle.failures) if handle else [])
+
+    def fit_heads(self, task: FitHeadsShard) -> list:
+        """`fit_heads` on the task's chunk of heads: one `HeadModel` per head, in order."""
+        from attnc.synth.offline_fit import fit_heads
+
+        return fit_heads(task.attn, task.feats, task.feature_names, task.key_token, task.token_strings,
+                         task.head_names, task.config, task.rows, task.values)
 
     def _model_batches(self, task: ScoreShard):
         """(window_index, ids, attn) batches of the model run over the task's windows."""

@@ -25,7 +25,7 @@ def resolve_workers(requested: int | None, say: Callable[[str], None], *, cores:
 
 
 def make_pool(model: str, *, workers: int | None = None, ray: str | None = None, loaded=None,
-              say: Callable[[str], None] = print) -> ShardPool | None:
+              say: Callable[[str], None] = print, attn_implementation: str = "eager") -> ShardPool | None:
     """The pool for these options; None when the work is best done in this process (one worker).
 
     Args:
@@ -33,6 +33,7 @@ def make_pool(model: str, *, workers: int | None = None, ray: str | None = None,
         workers: ``--workers`` (None: all cores here; with Ray: the cluster's CPUs).
         ray: ``--ray`` (None: local processes; "local", "auto" or HOST:PORT: Ray actors).
         loaded: this process's copy of the model (a local pool runs a single task on it).
+        attn_implementation: the attention the workers' model runs (extraction needs "eager").
 
     Raises:
         PoolError: --workers < 1, Ray not installed, or a cluster that cannot be reached.
@@ -44,6 +45,6 @@ def make_pool(model: str, *, workers: int | None = None, ray: str | None = None,
             raise PoolError(f"--workers {workers}: need at least 1 Ray worker")
         if ray == "local" and workers is not None:
             workers = resolve_workers(workers, say)
-        return RayPool(ray, workers, model)
+        return RayPool(ray, workers, model, attn_implementation=attn_implementation)
     count = resolve_workers(workers, say)
-    return ProcessPool(count, model, loaded=loaded) if count > 1 else None
+    return ProcessPool(count, model, loaded=loaded, attn_implementation=attn_implementation) if count > 1 else None

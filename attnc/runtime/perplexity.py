@@ -48,6 +48,48 @@ def window_nll(model, ids: torch.Tensor, computing: Callable[[], ContextManager]
     return -token_logp.double().sum(dim=-1)
 
 
+def _window_ids(windows_ids) -> torch.Tensor:
+    ids = torch.as_tensor(np.asarray(windows_ids), dtype=torch.long)
+    if ids.ndim != 2 or ids.shape[1] < 2 or ids.shape[0] == 0:
+        raise ValueError(f"windows_ids must be [N >= 1, n >= 2], got shape {tuple(ids.shape)}")
+    return ids
+
+
+def batch_nll_sums(loaded, windows_ids, *, batch_size: int = 8, surrogate=None, progress: bool = False
+                   ) -> list[float]:
+    """The NLL summed over each batch of `batch_size` consecutive windows, in order.
+
+    This is perplexity's unit of work: a window shard whose size is a multiple of
+    `batch_size` gives exactly the sums the whole run gives for those batches, so
+    shards computed apart add up to the single-process result (see `perplexity_on_pool`).
+
+    Raises:
+        ValueError: bad shapes.
+        SurrogateError: `surrogate` is not active on this model.
+    """
+    model = loaded if isinstance(loaded, torch.nn.Module) else loaded.model
+    computing = computing_of(loaded)
+    ids = _window_ids(windows_ids)
+    if surrogate is not None:
+        surrogate.ensure_installed_on(model)
+    device = next(model.parameters()).device
+    batches = range(0, ids.shape[0], batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc="perplexity", unit="batch", file=sys.stderr)
+    return [float(window_nll(model, ids[start:start + batch_size].to(device), computing).sum()) for start in batches]
+
+
+def _result(batch_sums: list[float], shape: tuple[int, int], started: float) -> PerplexityResult:
+    nll = 0.0
+    for batch in batch_sums:  # in batch order, as one process adds them
+        nll += batch
+    tokens = shape[0] * (shape[1] - 1)
+    return PerplexityResult(ppl=math.exp(nll / tokens), nll_sum=nll, tokens_evaluated=tokens, n_windows=int(shape[0]),
+                            seconds=time.perf_counter() - started)
+
+
 def perplexity(
     loaded,
     windows_ids,
@@ -70,29 +112,58 @@ def perplexity(
         ValueError: bad shapes.
         SurrogateError: `surrogate` is not active on this model.
     """
-    model = loaded if isinstance(loaded, torch.nn.Module) else loaded.model
-    computing = computing_of(loaded)
-    ids = torch.as_tensor(np.asarray(windows_ids), dtype=torch.long)
-    if ids.ndim != 2 or ids.shape[1] < 2 or ids.shape[0] == 0:
-        raise ValueError(f"windows_ids must be [N >= 1, n >= 2], got shape {tuple(ids.shape)}")
-    if surrogate is not None:
-        surrogate.ensure_installed_on(model)
-    device = next(model.parameters()).device
     started = time.perf_counter()
-    nll = 0.0
-    batches = range(0, ids.shape[0], batch_size)
-    if progress:
-        from tqdm import tqdm
+    ids = _window_ids(windows_ids)
+    sums = batch_nll_sums(loaded, ids, batch_size=batch_size, surrogate=surrogate, progress=progress)
+    return _result(sums, tuple(ids.shape), started)
 
-        batches = tqdm(batches, desc="perplexity", unit="batch", file=sys.stderr)
-    for start in batches:
-        nll += float(window_nll(model, ids[start:start + batch_size].to(device), computing).sum())
-    tokens = ids.shape[0] * (ids.shape[1] - 1)
-    return PerplexityResult(
-        ppl=math.exp(nll / tokens),
-        nll_sum=nll,
-        tokens_evaluated=tokens,
-        n_windows=int(ids.shape[0]),
-        seconds=time.perf_counter() - started,
-    )
 
+#: Window shards per worker in `perplexity_on_pool` (more shards: better balance, smaller retries).
+SHARDS_PER_WORKER = 4
+
+
+@dataclass(frozen=True)
+class PooledPerplexity:
+    """`perplexity_on_pool`'s result, and what the workers' surrogates recorded (all shards, in order).
+
+    Attributes:
+        fallbacks: (program, "layer.head") -> windows that used stock attention.
+        failures: every `ProgramFailure` (their forward numbers count within a worker).
+    """
+
+    result: PerplexityResult
+    fallbacks: dict
+    failures: list
+
+
+def perplexity_on_pool(pool, windows_ids, *, batch_size: int = 8, surrogates=None,
+                       shard_batches: int | None = None) -> PooledPerplexity:
+    """`perplexity` with window shards run on `pool`'s workers; the same batch sums, added in the same order.
+
+    Args:
+        pool: a shard pool (`attnc.parallel.workers.make_pool`) whose workers load the model
+            with the attention implementation the caller evaluates.
+        surrogates: `attnc.parallel.shard_worker.Surrogates` to install in each worker (None: stock).
+        shard_batches: batches per shard (default: about SHARDS_PER_WORKER shards per worker).
+
+    Raises:
+        ValueError: bad shapes.
+        PoolError: a worker died and could not be replaced.
+    """
+    from collections import Counter
+
+    from attnc.parallel.shard_worker import PerplexityShard
+
+    started = time.perf_counter()
+    ids = np.asarray(_window_ids(windows_ids))
+    n_batches = -(-len(ids) // batch_size)
+    per_shard = shard_batches or max(1, -(-n_batches // (pool.workers * SHARDS_PER_WORKER)))
+    step = per_shard * batch_size  # whole batches per shard: the batches are the single-process ones
+    tasks = [PerplexityShard(ids[first:first + step], batch_size, surrogates) for first in range(0, len(ids), step)]
+    shards = dict(pool.map(tasks))
+    ordered = [shards[k] for k in range(len(tasks))]
+    fallbacks: Counter = Counter()
+    for shard in ordered:
+        fallbacks.update(shard.fallbacks)
+    return PooledPerplexity(_result([s for shard in ordered for s in shard.values], ids.shape, started),
+                            dict(fallbacks), [f for shard in ordered for f in shard.failures])

@@ -149,6 +149,23 @@ def encode_request(tokenizer, context: str, continuation: str) -> tuple[list[int
     return context_ids, whole[len(context_ids):]
 
 
+def _sequences(loaded, requests: list[tuple[list[int], list[int]]]) -> list[tuple[list[int], int]]:
+    """(model inputs, continuation length) of each request, cut on the left to the model's context."""
+    max_len = int(getattr(loaded, "max_positions", 0) or 1 << 30)
+    sequences = []
+    for context, continuation in requests:
+        if not continuation:
+            raise ValueError("a continuation has no tokens")
+        full = (list(context) + list(continuation))[-(max_len + 1):]
+        sequences.append((full[:-1], len(continuation)))
+    return sequences
+
+
+def _length_order(sequences: list[tuple[list[int], int]]) -> list[int]:
+    """Request indices, longest first (stable: a slice of this order sorts to itself again)."""
+    return sorted(range(len(sequences)), key=lambda i: -len(sequences[i][0]))
+
+
 def continuation_logprobs(
     loaded,
     requests: list[tuple[list[int], list[int]]],
@@ -163,16 +180,10 @@ def continuation_logprobs(
     """
     model, tokenizer = loaded.model, loaded.tokenizer
     computing = computing_of(loaded)  # autocast under bfloat16
-    max_len = int(getattr(loaded, "max_positions", 0) or 1 << 30)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     device = next(model.parameters()).device
-    sequences = []
-    for context, continuation in requests:
-        if not continuation:
-            raise ValueError("a continuation has no tokens")
-        full = (list(context) + list(continuation))[-(max_len + 1):]
-        sequences.append((full[:-1], len(continuation)))
-    order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i][0]))
+    sequences = _sequences(loaded, requests)
+    order = _length_order(sequences)
     scores = np.zeros(len(sequences), dtype=np.float64)
     batches = range(0, len(order), batch_size)
     if progress:
@@ -231,13 +242,24 @@ def qa_accuracy(
     if surrogate is not None:
         surrogate.ensure_installed_on(loaded.model)
     started = time.perf_counter()
+    items, reasons, requests = _read_requests(loaded, task, path, limit)
+    scores = continuation_logprobs(loaded, requests, batch_size=batch_size, progress=progress)
+    return _result(task, path, items, reasons, scores, started)
+
+
+def _read_requests(loaded, task: str, path: str | Path, limit: int | None):
+    """(items, skip reasons, one request per choice of each item, in order)."""
     items, reasons = read_qa(task, path, limit=limit)
     if not items:
         raise ValueError(f"{path}: no valid {task} items ({len(reasons)} skipped; first: {reasons[:1]})")
     requests = [
         encode_request(loaded.tokenizer, item.context, " " + choice) for item in items for choice in item.choices
     ]
-    scores = continuation_logprobs(loaded, requests, batch_size=batch_size, progress=progress)
+    return items, reasons, requests
+
+
+def _result(task: str, path: str | Path, items: list[QAItem], reasons: list[str], scores: np.ndarray,
+            started: float) -> QAResult:
     right = right_norm = 0
     cursor = 0
     for item in items:
@@ -257,3 +279,79 @@ def qa_accuracy(
         skipped=len(reasons),
         skip_reasons=reasons[:MAX_SKIP_REASONS],
     )
+
+
+#: Request shards per worker in `continuation_logprobs_on_pool`.
+SHARDS_PER_WORKER = 4
+
+
+@dataclass(frozen=True)
+class PooledLogprobs:
+    """`continuation_logprobs_on_pool`'s scores, and what the workers' surrogates recorded (all shards, in order).
+
+    Attributes:
+        fallbacks: (program, "layer.head") -> windows that used stock attention.
+        failures: every `ProgramFailure` (their forward numbers count within a worker).
+    """
+
+    scores: np.ndarray
+    fallbacks: dict
+    failures: list
+
+
+def continuation_logprobs_on_pool(pool, loaded, requests: list[tuple[list[int], list[int]]], *,
+                                  batch_size: int = 16, surrogates=None,
+                                  shard_batches: int | None = None) -> PooledLogprobs:
+    """`continuation_logprobs` with its batches run on `pool`'s workers; the scores in the order of `requests`.
+
+    A shard is whole batches of the single-process length-sorted order, so its
+    batches (and their padding) are the single process's, and so are the scores.
+
+    Args:
+        pool: a shard pool whose workers load the model with the caller's attention implementation.
+        loaded: this process's model (for the context length the requests are cut to).
+        surrogates: `attnc.parallel.shard_worker.Surrogates` to install in each worker (None: stock).
+        shard_batches: batches per shard (default: about SHARDS_PER_WORKER shards per worker).
+
+    Raises:
+        ValueError: a request without continuation. PoolError: a worker died and could not be replaced.
+    """
+    from collections import Counter
+
+    from attnc.parallel.shard_worker import LogprobShard
+
+    order = _length_order(_sequences(loaded, requests))
+    n_batches = -(-len(order) // batch_size)
+    step = (shard_batches or max(1, -(-n_batches // (pool.workers * SHARDS_PER_WORKER)))) * batch_size
+    slices = [order[first:first + step] for first in range(0, len(order), step)]
+    shards = dict(pool.map([LogprobShard([requests[i] for i in part], batch_size, surrogates) for part in slices]))
+    scores = np.zeros(len(requests), dtype=np.float64)
+    fallbacks: Counter = Counter()
+    failures = []
+    for k, part in enumerate(slices):
+        scores[part] = shards[k].values
+        fallbacks.update(shards[k].fallbacks)
+        failures.extend(shards[k].failures)
+    return PooledLogprobs(scores, dict(fallbacks), failures)
+
+
+@dataclass(frozen=True)
+class PooledQA:
+    """`qa_accuracy_on_pool`'s result, and what the workers' surrogates recorded (all shards, in order)."""
+
+    result: QAResult
+    fallbacks: dict
+    failures: list
+
+
+def qa_accuracy_on_pool(pool, loaded, task: str, path: str | Path, *, limit: int | None = None,
+                        batch_size: int = 16, surrogates=None) -> PooledQA:
+    """`qa_accuracy` with the requests' batches on `pool`'s workers (`continuation_logprobs_on_pool`).
+
+    Raises:
+        ValueError: unknown task or no valid items. PoolError: a worker died and could not be replaced.
+    """
+    started = time.perf_counter()
+    items, reasons, requests = _read_requests(loaded, task, path, limit)
+    pooled = continuation_logprobs_on_pool(pool, loaded, requests, batch_size=batch_size, surrogates=surrogates)
+    return PooledQA(_result(task, path, items, reasons, pooled.scores, started), pooled.fallbacks, pooled.failures)

@@ -6,7 +6,8 @@ is a thin layer over it):
 1. take fit windows (a seeded subset) and their attention (given, or
    extracted with `attnc.runtime.extract.iter_attention`);
 2. fit a log-linear model per head (offline_fit.py) on the features of
-   offline_features.py, and score a grid of generic templates
+   offline_features.py, in chunks of heads (on a pool's workers when given:
+   heads are independent, and the chunks are the same), and score a grid of generic templates
    (offline_templates.py) with the fast scorer;
 3. emit each head's model as a native DSL program (offline_emit.py), named
    ``l<layer>_h<head>_w<window>`` (templates ``tpl_..._w<window>``, so runs
@@ -31,13 +32,14 @@ from typing import Sequence
 import numpy as np
 
 from attnc.compiler import CompiledProgram
+from attnc.parallel.shard_worker import FitHeadsShard, ShardWorker
 from attnc.runtime.heads import Head, all_heads, check_heads, head_name
 from attnc.study.iou import iou_reference_batch
 from attnc.synth.offline_emit import (
     ProgramTerms, build_program, describe_terms, provenance_header, rerender, safe_token, write_atomic,
 )
 from attnc.synth.offline_features import FEATURES, feature_tensor
-from attnc.synth.offline_fit import OBJECTIVES, FitConfig, HeadModel, fit_heads
+from attnc.synth.offline_fit import OBJECTIVES, FitConfig, HeadModel
 from attnc.synth.offline_templates import Template, score_templates, template_grid
 from attnc.window import window_features
 
@@ -178,6 +180,7 @@ def synthesize_offline(
     templates: bool = True,
     objective: str | None = None,
     fitted_on: str | None = None,
+    pool=None,
 ) -> OfflineReport:
     """Synthesize one readable program per head (shared where identical) and write them.
 
@@ -203,12 +206,16 @@ def synthesize_offline(
             program only when its exact objective on the fit windows is lower.
         fitted_on: words for the programs' headers saying what text they were fitted on
             (e.g. the corpus file and its window range).
+        pool: a shard pool (`attnc.parallel.workers.make_pool`) that fits the chunks of heads
+            on its workers (they receive the fit inputs computed here); None: this process.
+            The programs and report are the same either way.
 
     Returns:
         `OfflineReport` (IoUs are exact: compiled programs vs attention).
 
     Raises:
         ValueError: bad shapes, heads outside the model, max_programs < 1.
+        PoolError: a pool worker died and could not be replaced.
     """
     start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -257,17 +264,34 @@ def synthesize_offline(
     key_token = key_token.reshape(fit_ids.shape)
     token_strings = [vocab.tokens[int(i)] for i in unique_ids]
     n_rows = n if rows is None else ROWS_PER_WINDOW
+    # Heads are fitted in chunks whose size depends only on the data, never on a pool: fit_heads
+    # batches a chunk's heads through GEMMs whose float rounding depends on how many heads are in
+    # the batch (measured on a tiny model: the same head fitted in a chunk of 8 or of 1 or 3 heads
+    # differs by ~1e-7; 1 or 2 torch threads did not change it), so the same chunks on workers give
+    # the same models, and so the same programs, as one process.
     chunk = max(1, FIT_CHUNK_ELEMENTS // (n_fit * n_rows * n))
-    models: list[HeadModel] = []
-    for first in range(0, len(head_list), chunk):
+
+    def chunk_task(first: int) -> FitHeadsShard:
         part = slice(first, first + chunk)
         attn_part = fit_attn[:, part]
         if rows is not None:
             attn_part = np.take_along_axis(attn_part, rows[:, None, :, None], axis=2)
-        models.extend(fit_heads(attn_part, feats, feature_names, key_token, token_strings,
-                                names[part], config, rows, None if values is None else values[:, part]))
-        _log(progress, f"fitted {len(models)}/{len(head_list)} heads "
-                       f"(mean fit IoU so far {np.mean([m.fit_iou for m in models]):.3f})")
+        return FitHeadsShard(attn_part, feats, feature_names, key_token, token_strings, names[part], config, rows,
+                             None if values is None else values[:, part])
+
+    firsts = range(0, len(head_list), chunk)
+    if pool is None:  # one chunk at a time, made when its turn comes (bounds memory)
+        worker = ShardWorker(loaded)
+        fitted = (worker.run(k, chunk_task(first)) for k, first in enumerate(firsts))
+    else:
+        fitted = pool.map([chunk_task(first) for first in firsts])
+    by_chunk: dict[int, list[HeadModel]] = {}
+    for k, chunk_models in fitted:  # in chunk order without a pool, as they finish with one
+        by_chunk[k] = chunk_models
+        done = [m for part in by_chunk.values() for m in part]
+        _log(progress, f"fitted {len(done)}/{len(head_list)} heads "
+                       f"(mean fit IoU so far {np.mean([m.fit_iou for m in done]):.3f})")
+    models = [m for k in range(len(firsts)) for m in by_chunk[k]]
     del feats
     timings["fit_s"] = time.perf_counter() - t0
 
