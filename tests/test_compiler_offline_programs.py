@@ -8,11 +8,14 @@ about a minute), every one of them with `-m slow`.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from attnc.compiler import compile_program
 from attnc.dsl import load_program, run_reference
+from attnc.synth.offline_emit import E_LITERAL
 from test_compiler_fixtures import PROGRAMS_DIR, interesting_ids, real_vocab
 
 OFFLINE = sorted((PROGRAMS_DIR / "offline").rglob("*.py"))
@@ -55,3 +58,20 @@ def test_a_stride_sample_of_offline_programs_equals_the_reference():
 @pytest.mark.slow
 def test_every_offline_program_equals_the_reference():
     _check(OFFLINE)
+
+
+def _weighted_terms(source: str) -> int:
+    """Weighted terms of an emitted log-linear program: one `score = ...` line each, and each
+    power-form factor of the return (`(k + 1.0) ** w`); a template is a mixture (one term per
+    program it mixes)."""
+    body = source.split('"""', 2)[-1]
+    returned = next(line for line in body.splitlines() if line.strip().startswith("return "))
+    if "score" not in returned:  # a template: `return 0.25 * (...) + 0.75 * (...)`
+        return len(re.findall(r"(?:return|\+) [\d.]+ \* \(", returned))
+    return len(re.findall(r"^\s+score = ", body, re.M)) + returned.count(" ** ") - returned.count(f"{E_LITERAL} ** ")
+
+
+def test_the_128_token_programs_have_at_most_12_weighted_terms():
+    """programs/offline/w128 was synthesized with `--max-terms 12` (issue 12: readable programs)."""
+    counts = {p.name: _weighted_terms(p.read_text()) for p in OFFLINE if p.parent.name == "w128"}
+    assert counts and max(counts.values()) <= 12, sorted(counts.items(), key=lambda kv: -kv[1])[:5]
