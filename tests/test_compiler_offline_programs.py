@@ -71,7 +71,8 @@ def _weighted_terms(source: str) -> int:
     return len(re.findall(r"^\s+score = ", body, re.M)) + returned.count(" ** ") - returned.count(f"{E_LITERAL} ** ")
 
 
-def test_the_128_token_programs_have_at_most_12_weighted_terms():
-    """programs/offline/w128 was synthesized with `--max-terms 12` (issue 12: readable programs)."""
-    counts = {p.name: _weighted_terms(p.read_text()) for p in OFFLINE if p.parent.name == "w128"}
+@pytest.mark.parametrize("folder", ["w128", "w24"])
+def test_the_offline_programs_have_at_most_12_weighted_terms(folder):
+    """programs/offline was synthesized with `--max-terms 12` (issue 12: readable programs)."""
+    counts = {p.name: _weighted_terms(p.read_text()) for p in OFFLINE if p.parent.name == folder}
     assert counts and max(counts.values()) <= 12, sorted(counts.items(), key=lambda kv: -kv[1])[:5]
