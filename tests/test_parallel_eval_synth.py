@@ -218,7 +218,7 @@ def test_qa_batches_on_a_pool_give_the_single_process_scores(case, siqa, shard_b
                 handle.remove()
         pooled = continuation_logprobs_on_pool(pool, case.loaded, requests, batch_size=4, surrogates=spec,
                                                shard_batches=shard_batches)
-        np.testing.assert_allclose(pooled.scores, one, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(pooled.result, one, rtol=0, atol=1e-9)
     assert len(set(pool.ran)) == 1 and pool.ran[0] == "LogprobShard" and len(pool.ran) > 2
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from attnc.cli.corpus_args import add_corpus_arguments, add_model_arguments, load_model_and_windows
@@ -148,29 +147,23 @@ def _emit(args, result: dict, text: str) -> None:
     print(json.dumps(result, indent=2) if args.json else text)
 
 
-@dataclass(frozen=True)
-class _PooledSurrogates:
-    """What `_surrogate_record` reads of a handle, for surrogates that ran in pool workers."""
-
-    replacement: object
-    on_program_error: str
-    fallbacks: dict
-    failures: list
-
-
 def _surrogate_record(handle) -> dict:
     if handle is None:
         return {"replaced_heads": {}}
+    return _replacement_record(handle.replacement, handle.on_program_error, handle.fallbacks, handle.failures)
+
+
+def _replacement_record(replacement, on_program_error: str, fallbacks: dict, failures: list) -> dict:
     return {
-        "replaced_heads": handle.replacement.to_json(),
-        "on_program_error": handle.on_program_error,
-        "fallbacks": {f"{p}@{h}": n for (p, h), n in sorted(handle.fallbacks.items())},
-        "program_failures": len(handle.failures),
+        "replaced_heads": replacement.to_json(),
+        "on_program_error": on_program_error,
+        "fallbacks": {f"{p}@{h}": n for (p, h), n in sorted(fallbacks.items())},
+        "program_failures": len(failures),
     }
 
 
 def _evaluate(args, loaded, single, pooled):
-    """Run the evaluation here or on the workers of --workers/--ray; (result, surrogate record, workers).
+    """Run the evaluation here or on the workers of --workers/--ray; (result, surrogate record dict, workers).
 
     `single(handle)` runs in this process with the surrogates installed (handle None: stock);
     `pooled(pool, spec)` runs shards on the pool, each worker installing `spec`
@@ -184,15 +177,15 @@ def _evaluate(args, loaded, single, pooled):
     if pool is None:
         handle = _install_chosen(args, loaded, chosen)
         try:
-            return single(handle), handle, None
+            return single(handle), _surrogate_record(handle), None
         finally:
             if handle is not None:
                 handle.remove()
     try:
         spec = None if chosen is None else Surrogates(Path(args.lib), chosen[0], args.on_program_error)
         done = pooled(pool, spec)
-        record = None if chosen is None else _PooledSurrogates(chosen[0], args.on_program_error, done.fallbacks,
-                                                               done.failures)
+        record = (_surrogate_record(None) if chosen is None else
+                  _replacement_record(chosen[0], args.on_program_error, done.fallbacks, done.failures))
         return done.result, record, pool.workers
     finally:
         pool.close()
@@ -207,7 +200,7 @@ def run_ppl(args) -> int:
         ids = windows.ids[windows.indices(args.split)]
         if len(ids) == 0:
             raise _UsageError(f"the {args.split} split has no windows; change --heldout-fraction or --split")
-        result, handle, workers = _evaluate(
+        result, replaced, workers = _evaluate(
             args, loaded,
             lambda handle: perplexity(loaded, ids, batch_size=args.batch_size, surrogate=handle,
                                       progress=not args.json),
@@ -220,7 +213,7 @@ def run_ppl(args) -> int:
         "model": loaded.name,
         "split": args.split,
         "windows": {k: v for k, v in windows.describe().items() if k != "heldout_indices"},
-        **_surrogate_record(handle),
+        **replaced,
         **({"workers": workers} if workers else {}),
     }
     _emit(args, record, f"perplexity {result.ppl:.4f} on {result.tokens_evaluated} tokens "
@@ -234,7 +227,7 @@ def run_qa(args) -> int:
 
     try:
         loaded = load_model(args.model, attn_implementation=args.attn)
-        result, handle, workers = _evaluate(
+        result, replaced, workers = _evaluate(
             args, loaded,
             lambda handle: qa_accuracy(loaded, args.task, args.data, limit=args.limit, batch_size=args.batch_size,
                                        surrogate=handle, progress=not args.json),
@@ -243,8 +236,7 @@ def run_qa(args) -> int:
     except (_UsageError, OSError, ValueError, RuntimeError) as error:
         print(f"attnc eval qa: {error}", file=sys.stderr)
         return 1
-    record = {**result.to_json(), "model": loaded.name, **_surrogate_record(handle),
-              **({"workers": workers} if workers else {})}
+    record = {**result.to_json(), "model": loaded.name, **replaced, **({"workers": workers} if workers else {})}
     _emit(args, record, f"{args.task}: acc {result.acc:.4f}, acc_norm {result.acc_norm:.4f} on {result.n} items "
                         f"({result.skipped} skipped) in {result.seconds:.1f}s")
     return 0

@@ -106,6 +106,43 @@ class SurrogateShardResult:
     failures: list
 
 
+#: Whole-batch shards per worker for eval's pooled runs (more: better balance, smaller retries).
+SHARDS_PER_WORKER = 4
+
+
+def whole_batch_shards(n_items: int, batch_size: int, workers: int, shard_batches: int | None = None) -> list[slice]:
+    """Consecutive slices of `n_items` ordered items, each whole batches of `batch_size` (the last
+    may be short): shards whose batches are exactly the single process's, about
+    SHARDS_PER_WORKER per worker unless `shard_batches` says how many batches each holds."""
+    n_batches = -(-n_items // batch_size)
+    step = (shard_batches or max(1, -(-n_batches // (workers * SHARDS_PER_WORKER)))) * batch_size
+    return [slice(first, first + step) for first in range(0, n_items, step)]
+
+
+@dataclass(frozen=True)
+class PooledResult:
+    """A pooled evaluation's result, and what the workers' surrogates recorded over all its shards.
+
+    Attributes:
+        fallbacks: (program, "layer.head") -> windows that used stock attention.
+        failures: every `ProgramFailure`, in shard order (their forward numbers count within a worker).
+    """
+
+    result: object
+    fallbacks: dict
+    failures: list
+
+    @classmethod
+    def merged(cls, result, shards: "list[SurrogateShardResult]") -> "PooledResult":
+        """`result` with the surrogate records of `shards` (in shard order) added up."""
+        from collections import Counter
+
+        fallbacks: Counter = Counter()
+        for shard in shards:
+            fallbacks.update(shard.fallbacks)
+        return cls(result, dict(fallbacks), [f for shard in shards for f in shard.failures])
+
+
 @dataclass(frozen=True)
 class FitHeadsShard:
     """One chunk of heads for `attnc.synth.offline_fit.fit_heads`: its arguments, as the single-process

@@ -118,26 +118,8 @@ def perplexity(
     return _result(sums, tuple(ids.shape), started)
 
 
-#: Window shards per worker in `perplexity_on_pool` (more shards: better balance, smaller retries).
-SHARDS_PER_WORKER = 4
-
-
-@dataclass(frozen=True)
-class PooledPerplexity:
-    """`perplexity_on_pool`'s result, and what the workers' surrogates recorded (all shards, in order).
-
-    Attributes:
-        fallbacks: (program, "layer.head") -> windows that used stock attention.
-        failures: every `ProgramFailure` (their forward numbers count within a worker).
-    """
-
-    result: PerplexityResult
-    fallbacks: dict
-    failures: list
-
-
 def perplexity_on_pool(pool, windows_ids, *, batch_size: int = 8, surrogates=None,
-                       shard_batches: int | None = None) -> PooledPerplexity:
+                       shard_batches: int | None = None):
     """`perplexity` with window shards run on `pool`'s workers; the same batch sums, added in the same order.
 
     Args:
@@ -146,24 +128,18 @@ def perplexity_on_pool(pool, windows_ids, *, batch_size: int = 8, surrogates=Non
         surrogates: `attnc.parallel.shard_worker.Surrogates` to install in each worker (None: stock).
         shard_batches: batches per shard (default: about SHARDS_PER_WORKER shards per worker).
 
+    Returns:
+        `attnc.parallel.shard_worker.PooledResult` of a `PerplexityResult`.
+
     Raises:
         ValueError: bad shapes.
         PoolError: a worker died and could not be replaced.
     """
-    from collections import Counter
-
-    from attnc.parallel.shard_worker import PerplexityShard
+    from attnc.parallel.shard_worker import PerplexityShard, PooledResult, whole_batch_shards
 
     started = time.perf_counter()
     ids = np.asarray(_window_ids(windows_ids))
-    n_batches = -(-len(ids) // batch_size)
-    per_shard = shard_batches or max(1, -(-n_batches // (pool.workers * SHARDS_PER_WORKER)))
-    step = per_shard * batch_size  # whole batches per shard: the batches are the single-process ones
-    tasks = [PerplexityShard(ids[first:first + step], batch_size, surrogates) for first in range(0, len(ids), step)]
-    shards = dict(pool.map(tasks))
-    ordered = [shards[k] for k in range(len(tasks))]
-    fallbacks: Counter = Counter()
-    for shard in ordered:
-        fallbacks.update(shard.fallbacks)
-    return PooledPerplexity(_result([s for shard in ordered for s in shard.values], ids.shape, started),
-                            dict(fallbacks), [f for shard in ordered for f in shard.failures])
+    parts = whole_batch_shards(len(ids), batch_size, pool.workers, shard_batches)
+    shards = dict(pool.map([PerplexityShard(ids[part], batch_size, surrogates) for part in parts]))
+    ordered = [shards[k] for k in range(len(parts))]
+    return PooledResult.merged(_result([s for shard in ordered for s in shard.values], ids.shape, started), ordered)

@@ -23,6 +23,7 @@ Rows with missing or malformed fields are skipped and counted, never fatal.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -281,27 +282,8 @@ def _result(task: str, path: str | Path, items: list[QAItem], reasons: list[str]
     )
 
 
-#: Request shards per worker in `continuation_logprobs_on_pool`.
-SHARDS_PER_WORKER = 4
-
-
-@dataclass(frozen=True)
-class PooledLogprobs:
-    """`continuation_logprobs_on_pool`'s scores, and what the workers' surrogates recorded (all shards, in order).
-
-    Attributes:
-        fallbacks: (program, "layer.head") -> windows that used stock attention.
-        failures: every `ProgramFailure` (their forward numbers count within a worker).
-    """
-
-    scores: np.ndarray
-    fallbacks: dict
-    failures: list
-
-
 def continuation_logprobs_on_pool(pool, loaded, requests: list[tuple[list[int], list[int]]], *,
-                                  batch_size: int = 16, surrogates=None,
-                                  shard_batches: int | None = None) -> PooledLogprobs:
+                                  batch_size: int = 16, surrogates=None, shard_batches: int | None = None):
     """`continuation_logprobs` with its batches run on `pool`'s workers; the scores in the order of `requests`.
 
     A shard is whole batches of the single-process length-sorted order, so its
@@ -313,40 +295,29 @@ def continuation_logprobs_on_pool(pool, loaded, requests: list[tuple[list[int], 
         surrogates: `attnc.parallel.shard_worker.Surrogates` to install in each worker (None: stock).
         shard_batches: batches per shard (default: about SHARDS_PER_WORKER shards per worker).
 
+    Returns:
+        `attnc.parallel.shard_worker.PooledResult` of the scores (float64 [len(requests)]).
+
     Raises:
         ValueError: a request without continuation. PoolError: a worker died and could not be replaced.
     """
-    from collections import Counter
-
-    from attnc.parallel.shard_worker import LogprobShard
+    from attnc.parallel.shard_worker import LogprobShard, PooledResult, whole_batch_shards
 
     order = _length_order(_sequences(loaded, requests))
-    n_batches = -(-len(order) // batch_size)
-    step = (shard_batches or max(1, -(-n_batches // (pool.workers * SHARDS_PER_WORKER)))) * batch_size
-    slices = [order[first:first + step] for first in range(0, len(order), step)]
+    slices = [order[part] for part in whole_batch_shards(len(order), batch_size, pool.workers, shard_batches)]
     shards = dict(pool.map([LogprobShard([requests[i] for i in part], batch_size, surrogates) for part in slices]))
     scores = np.zeros(len(requests), dtype=np.float64)
-    fallbacks: Counter = Counter()
-    failures = []
     for k, part in enumerate(slices):
         scores[part] = shards[k].values
-        fallbacks.update(shards[k].fallbacks)
-        failures.extend(shards[k].failures)
-    return PooledLogprobs(scores, dict(fallbacks), failures)
-
-
-@dataclass(frozen=True)
-class PooledQA:
-    """`qa_accuracy_on_pool`'s result, and what the workers' surrogates recorded (all shards, in order)."""
-
-    result: QAResult
-    fallbacks: dict
-    failures: list
+    return PooledResult.merged(scores, [shards[k] for k in range(len(slices))])
 
 
 def qa_accuracy_on_pool(pool, loaded, task: str, path: str | Path, *, limit: int | None = None,
-                        batch_size: int = 16, surrogates=None) -> PooledQA:
+                        batch_size: int = 16, surrogates=None):
     """`qa_accuracy` with the requests' batches on `pool`'s workers (`continuation_logprobs_on_pool`).
+
+    Returns:
+        `attnc.parallel.shard_worker.PooledResult` of a `QAResult`.
 
     Raises:
         ValueError: unknown task or no valid items. PoolError: a worker died and could not be replaced.
@@ -354,4 +325,4 @@ def qa_accuracy_on_pool(pool, loaded, task: str, path: str | Path, *, limit: int
     started = time.perf_counter()
     items, reasons, requests = _read_requests(loaded, task, path, limit)
     pooled = continuation_logprobs_on_pool(pool, loaded, requests, batch_size=batch_size, surrogates=surrogates)
-    return PooledQA(_result(task, path, items, reasons, pooled.scores, started), pooled.fallbacks, pooled.failures)
+    return dataclasses.replace(pooled, result=_result(task, path, items, reasons, pooled.result, started))
